@@ -1,0 +1,41 @@
+"""whyllm: why did the language model say that?
+
+>>> import whyllm
+>>> model = whyllm.load_model()
+>>> exp = whyllm.explain("The Eiffel Tower is located in the city of", target=" Paris", model=model)
+>>> whyllm.evaluate(exp, model=model).aopc_comprehensiveness
+"""
+
+from whyllm._version import SCHEMA_VERSION, __version__
+from whyllm.api import evaluate, explain
+from whyllm.cost import Cost
+from whyllm.errors import (
+    BudgetError,
+    ContextLengthError,
+    InputError,
+    ModelError,
+    UnknownNameError,
+    WhyllmError,
+)
+from whyllm.explanation import Explanation
+from whyllm.features import Feature
+from whyllm.metrics import stability
+from whyllm.models import load_model
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BudgetError",
+    "ContextLengthError",
+    "Cost",
+    "Explanation",
+    "Feature",
+    "InputError",
+    "ModelError",
+    "UnknownNameError",
+    "WhyllmError",
+    "__version__",
+    "evaluate",
+    "explain",
+    "load_model",
+    "stability",
+]

@@ -1,0 +1,99 @@
+"""The public entry points: :func:`explain` and :func:`evaluate`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from whyllm.cost import CostMeter
+from whyllm.errors import InputError
+from whyllm.explanation import Explanation
+from whyllm.features import PERTURBATIONS, SEGMENTERS, PromptInput
+from whyllm.methods import METHODS
+from whyllm.metrics.faithfulness import Faithfulness, faithfulness
+from whyllm.models import LanguageModel, load_model
+from whyllm.objective import Objective
+from whyllm.targets import Target, resolve_target
+
+_DEFAULT_MODEL: LanguageModel | None = None
+
+
+def default_model() -> LanguageModel:
+    """The default Gemma 3 270M, loaded once per process."""
+    global _DEFAULT_MODEL
+    if _DEFAULT_MODEL is None:
+        _DEFAULT_MODEL = load_model()
+    return _DEFAULT_MODEL
+
+
+def _json_safe(d: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as JSON would give them back (tuples -> lists), so round-trips are exact."""
+    return json.loads(json.dumps(d))
+
+
+def explain(text: str, target: str | Sequence[str] | None = None, *, model: LanguageModel | None = None,
+            method: str = "kernelshap", features: str = "words", template: str | None = None,
+            budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
+            filler: str = " _", max_new_tokens: int = 5, progress: bool = False,
+            **method_params: Any) -> Explanation:
+    """Explain why ``model`` gives ``target`` after ``text`` (inside ``template``, if given).
+
+    ``target`` is a continuation string, a pair of strings (explains log p(a) - log p(b)), or None
+    (the model's greedy continuation, up to ``max_new_tokens`` tokens). ``features`` is one of
+    ``tokens``, ``words``, ``sentences``, ``paragraphs``, ``items``; only the ``{text}`` slot of
+    ``template`` is perturbed. ``budget`` bounds the distinct inputs the model scores; ``seed``
+    fixes every random choice (a private generator, never global state).
+    """
+    method_cls = METHODS.get(method)
+    SEGMENTERS.get(features)
+    PERTURBATIONS.get(perturbation)
+    algo = method_cls(**method_params)
+    model = model if model is not None else default_model()
+    meter = CostMeter()
+    inp = PromptInput(model, text, template=template, features=features, perturbation=perturbation,
+                      filler=filler)
+    budget = algo.default_budget(inp.n_features) if budget is None else int(budget)
+    algo.check_budget(inp.n_features, budget)
+    tgt = resolve_target(model, target, inp.ids, max_new_tokens=max_new_tokens)
+    for req in tgt.requests(inp.ids):
+        model.check_fits(req)
+    objective = Objective(model, inp, tgt, meter, progress=progress)
+    rng = np.random.default_rng(seed)
+    result = algo.attribute(objective, budget, rng)
+    params = {"budget": budget, "perturbation": perturbation, "max_new_tokens": max_new_tokens,
+              **algo.params}
+    if perturbation == "replace":
+        params["filler"] = filler
+    return Explanation(
+        text=text, template=template, feature_kind=features, features=inp.features,
+        values=tuple(float(v) for v in result.values), base_value=float(result.base_value),
+        full_value=float(result.full_value), target=tgt, method=method, params=_json_safe(params),
+        seed=seed, model=model.info, fit=_json_safe(result.fit), cost=meter.snapshot(),
+    )
+
+
+def objective_for(exp: Explanation, model: LanguageModel, meter: CostMeter | None = None) -> Objective:
+    """Rebuild the scoring function behind ``exp`` on ``model`` (same features and target)."""
+    inp = PromptInput(model, exp.text, template=exp.template, features=exp.feature_kind,
+                      perturbation=exp.params.get("perturbation", "delete"),
+                      filler=exp.params.get("filler", " _"))
+    if inp.features != exp.features:
+        raise InputError("this model splits the text into other features than the explanation's; "
+                         f"was it made with another model? (explanation: {exp.model.model_id})")
+    tgt = Target.from_dict(exp.target.to_dict())
+    return Objective(model, inp, tgt, meter if meter is not None else CostMeter())
+
+
+def evaluate(exp: Explanation, model: LanguageModel | None = None) -> Faithfulness:
+    """ERASER comprehensiveness/sufficiency (and AOPC), deletion and insertion AUC of ``exp``,
+    in probability units of its target (see :mod:`whyllm.metrics.faithfulness`)."""
+    model = model if model is not None else default_model()
+    objective = objective_for(exp, model)
+
+    def prob(masks: np.ndarray) -> np.ndarray:
+        return np.array([exp.target.probability(v) for v in objective(masks)])
+
+    return faithfulness(prob, exp.ranking())

@@ -1,0 +1,52 @@
+"""What an explanation cost: model forward passes, sequences, tokens, seconds, cache hits."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Immutable record of the model work behind one result.
+
+    ``forward_passes`` counts batched calls of the network, ``sequences`` the rows scored in them,
+    ``tokens`` the token positions run through the network (a shared prefix counts once),
+    ``requests`` the (prompt, continuation) pairs asked for, ``cache_hits`` those answered from the
+    score cache or deduplicated, and ``seconds`` the wall time spent.
+    """
+
+    forward_passes: int = 0
+    sequences: int = 0
+    tokens: int = 0
+    requests: int = 0
+    cache_hits: int = 0
+    seconds: float = 0.0
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+class CostMeter:
+    """Mutable counter the scorer adds to; ``snapshot()`` freezes it into a :class:`Cost`."""
+
+    def __init__(self) -> None:
+        self.forward_passes = 0
+        self.sequences = 0
+        self.tokens = 0
+        self.requests = 0
+        self.cache_hits = 0
+        self._started = time.perf_counter()
+
+    def snapshot(self) -> Cost:
+        return Cost(
+            forward_passes=self.forward_passes,
+            sequences=self.sequences,
+            tokens=self.tokens,
+            requests=self.requests,
+            cache_hits=self.cache_hits,
+            seconds=round(time.perf_counter() - self._started, 6),
+        )

@@ -1,0 +1,138 @@
+"""The result type: one immutable, versioned, JSON-round-trippable explanation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from whyllm._version import SCHEMA_VERSION, __version__
+from whyllm.cost import Cost
+from whyllm.errors import InputError
+from whyllm.features.prompt_input import Feature
+from whyllm.models.base import ModelInfo
+from whyllm.targets import Target
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why the model produced ``target`` after ``prompt``: one value per feature of ``text``.
+
+    ``base_value`` is the target value with every feature removed, ``full_value`` with none removed;
+    for KernelSHAP ``base_value + sum(values) == full_value``. ``fit`` holds the surrogate's quality
+    (LIME's weighted R^2, KernelSHAP's exactness), ``cost`` the model work, ``params`` everything
+    needed to reproduce the run together with ``seed`` and ``model``.
+    """
+
+    text: str
+    template: str | None
+    feature_kind: str
+    features: tuple[Feature, ...]
+    values: tuple[float, ...]
+    base_value: float
+    full_value: float
+    target: Target
+    method: str
+    params: dict[str, Any]
+    seed: int | None
+    model: ModelInfo
+    fit: dict[str, Any] = field(default_factory=dict)
+    cost: Cost = field(default_factory=Cost)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    version: str = __version__
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def prompt(self) -> str:
+        """The full prompt the model saw (template with the text in its slot)."""
+        if self.template is None:
+            return self.text
+        return self.template.replace("{text}", self.text, 1)
+
+    @property
+    def array(self) -> np.ndarray:
+        return np.asarray(self.values, dtype=np.float64)
+
+    def ranking(self) -> np.ndarray:
+        """Feature indices from the most to the least supportive of the target (stable on ties)."""
+        return np.argsort(-self.array, kind="stable")
+
+    def top(self, k: int = 5) -> list[tuple[str, float]]:
+        return [(self.features[i].text, self.values[i]) for i in self.ranking()[:k]]
+
+    def with_metrics(self, metrics: dict[str, Any]) -> Explanation:
+        return replace(self, metrics={**self.metrics, **metrics})
+
+    # --- serialisation ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["target"] = self.target.to_dict()
+        return d
+
+    def to_json(self, indent: int | None = 1) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Explanation:
+        if d.get("schema_version") != SCHEMA_VERSION:
+            raise InputError(f"unsupported explanation schema version {d.get('schema_version')!r} "
+                             f"(this whyllm reads version {SCHEMA_VERSION})")
+        try:
+            return cls(
+                text=d["text"], template=d["template"], feature_kind=d["feature_kind"],
+                features=tuple(Feature(**f) for f in d["features"]),
+                values=tuple(float(v) for v in d["values"]),
+                base_value=float(d["base_value"]), full_value=float(d["full_value"]),
+                target=Target.from_dict(d["target"]), method=d["method"], params=dict(d["params"]),
+                seed=d["seed"], model=ModelInfo(**d["model"]), fit=dict(d["fit"]),
+                cost=Cost(**d["cost"]), metrics=dict(d.get("metrics", {})), version=d["version"],
+                schema_version=d["schema_version"],
+            )
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"not a whyllm explanation: missing or malformed field {exc}") from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> Explanation:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InputError("not a whyllm explanation: the JSON is not an object")
+        return cls.from_dict(data)
+
+    # --- views -----------------------------------------------------------------------------
+    def to_frame(self):
+        """One row per feature: text, span, value, rank (1 = most supportive)."""
+        import pandas as pd
+
+        rank = np.empty(len(self.values), dtype=int)
+        rank[self.ranking()] = np.arange(1, len(self.values) + 1)
+        return pd.DataFrame({
+            "feature": [f.text for f in self.features],
+            "start": [f.start for f in self.features],
+            "end": [f.end for f in self.features],
+            "value": list(self.values),
+            "rank": rank,
+        })
+
+    def to_html(self, path: str | None = None) -> str:
+        from whyllm.report.html import render_html
+
+        page = render_html(self)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(page)
+        return page
+
+    def _repr_html_(self) -> str:
+        from whyllm.report.html import render_fragment
+
+        return render_fragment(self)
+
+    def print(self, console=None) -> None:
+        from whyllm.report.terminal import print_explanation
+
+        print_explanation(self, console)

@@ -1,0 +1,6 @@
+"""Features (what is attributed to) and how they are removed."""
+
+from whyllm.features.prompt_input import PERTURBATIONS, Feature, PromptInput, split_template
+from whyllm.features.segmenters import SEGMENTERS
+
+__all__ = ["PERTURBATIONS", "SEGMENTERS", "Feature", "PromptInput", "split_template"]

@@ -1,0 +1,131 @@
+"""What a feature is and what removing it means (cf. captum's ``InterpretableInput``).
+
+A :class:`PromptInput` holds the tokenized prompt (template with the text in its ``{text}`` slot)
+and the token indices of each feature. Methods only see boolean masks (True = keep); the input turns
+a mask into token ids by deleting, or replacing with a filler, the tokens of removed features. It
+works in token-id space: untouched text keeps its exact tokens (no decode/re-tokenize drift).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from whyllm.errors import ContextLengthError, InputError
+from whyllm.features.segmenters import SEGMENTERS
+from whyllm.models.base import LanguageModel
+from whyllm.registry import Registry
+
+SLOT = "{text}"
+PERTURBATIONS: Registry[str] = Registry("perturbation")
+PERTURBATIONS.register("delete")("delete")
+PERTURBATIONS.register("replace")("replace")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One interpretable feature: its text and character span within the text slot."""
+
+    text: str
+    start: int
+    end: int
+
+
+def split_template(template: str | None) -> tuple[str, str]:
+    if template is None:
+        return "", ""
+    if not isinstance(template, str) or template.count(SLOT) != 1:
+        raise InputError(f"the template must contain the slot {SLOT} exactly once, got {template!r}")
+    prefix, suffix = template.split(SLOT)
+    return prefix, suffix
+
+
+class PromptInput:
+    """A prompt split into fixed template tokens and removable features."""
+
+    def __init__(self, model: LanguageModel, text: str, template: str | None = None,
+                 features: str = "words", perturbation: str = "delete", filler: str = " _") -> None:
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("the prompt is empty; give the text to explain")
+        segment = SEGMENTERS.get(features)
+        PERTURBATIONS.get(perturbation)
+        prefix, suffix = split_template(template)
+        self.text, self.template, self.kind, self.perturbation = text, template, features, perturbation
+        self.prompt = prefix + text + suffix
+        lo, hi = len(prefix), len(prefix) + len(text)
+        enc = model.encode(self.prompt)
+        if len(enc.ids) > model.max_context:
+            raise ContextLengthError(f"the prompt is {len(enc.ids)} tokens; the model's context window "
+                                     f"is {model.max_context}")
+        self.ids = enc.ids
+        self.filler_ids = model.encode(filler, add_special_tokens=False).ids if perturbation == "replace" else ()
+        spans = segment(text)
+        owner = self._owners(enc.offsets, enc.special, lo, hi, spans)
+        self.groups, self.features = self._group(owner, enc.offsets, lo, spans)
+        if not self.groups:
+            raise InputError(f"the text has no {features} to attribute to")
+
+    def _owners(self, offsets, special, lo, hi, spans) -> list[int | None]:
+        """Feature index (into ``spans``, or token rank for ``tokens``) of each token, None if fixed."""
+        owner: list[int | None] = []
+        rank = 0
+        for (s, e), sp in zip(offsets, special):
+            if sp or e <= s:
+                owner.append(None)
+                continue
+            chars = self.prompt[s:e]
+            p = s + (len(chars) - len(chars.lstrip())) if chars.strip() else s
+            if not lo <= p < hi:
+                owner.append(None)
+            elif spans is None:
+                owner.append(rank)
+                rank += 1
+            else:
+                rel = p - lo
+                hit = [i for i, (a, b) in enumerate(spans) if a <= rel < b]
+                before = [i for i, (a, _) in enumerate(spans) if a <= rel]
+                owner.append(hit[0] if hit else (before[-1] if before else 0))
+        return owner
+
+    def _group(self, owner, offsets, lo, spans):
+        groups: dict[int, list[int]] = {}
+        for t, o in enumerate(owner):
+            if o is not None:
+                groups.setdefault(o, []).append(t)
+        order = sorted(groups)
+        feats = []
+        for o in order:
+            if spans is None:
+                s, e = offsets[groups[o][0]]
+                s, e = s - lo, e - lo
+            else:
+                s, e = spans[o]
+            feats.append(Feature(self.text[max(s, 0):e], max(s, 0), e))
+        # a span whose characters all fell into a neighbour's token joins that neighbour's feature
+        return [groups[o] for o in order], tuple(feats)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.groups)
+
+    def ids_for(self, keep: np.ndarray) -> tuple[int, ...]:
+        """Token ids of the prompt with the features where ``keep`` is False removed."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (self.n_features,):
+            raise ValueError(f"mask has shape {keep.shape}, expected ({self.n_features},)")
+        drop: dict[int, int] = {}
+        for f, k in enumerate(keep):
+            if not k:
+                for t in self.groups[f]:
+                    drop[t] = f
+        out: list[int] = []
+        last = None
+        for t, tok in enumerate(self.ids):
+            f = drop.get(t)
+            if f is None:
+                out.append(tok)
+            elif self.perturbation == "replace" and f != last:
+                out.extend(self.filler_ids)
+            last = f
+        return tuple(out)

@@ -1,0 +1,120 @@
+"""The ``toy`` backend: word-level models whose attributions are known in closed form.
+
+Each whitespace-separated word is one token. A toy model is a function from the words so far to
+scores of candidate next words. With ``normalize=False`` the scores are used as log-probs as they
+are, so a model whose score is a sum of word weights is exactly additive, and its Shapley values are
+the weights themselves (Lundberg & Lee 2017, "A Unified Approach to Interpreting Model Predictions").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+
+from whyllm.cost import CostMeter
+from whyllm.models.base import Encoding, LanguageModel, ScoreRequest
+from whyllm.models.cache import ScoreCache
+
+ScoreFn = Callable[[tuple[str, ...]], dict[str, float]]
+BOS = "<bos>"
+EOS = "<eos>"
+
+
+class ToyModel(LanguageModel):
+    """A word-level model given by ``score_fn(words) -> {next word: score}`` (exact and fast)."""
+
+    backend = "toy"
+
+    def __init__(self, score_fn: ScoreFn, name: str = "toy", max_context: int = 256,
+                 normalize: bool = False, batch_size: int = 32, cache: ScoreCache | None = None) -> None:
+        super().__init__(name, "0", max_context, batch_size=batch_size, cache=cache)
+        self.score_fn = score_fn
+        self.normalize = normalize
+        self._vocab: dict[str, int] = {BOS: 0, EOS: 1}
+        self._words: list[str] = [BOS, EOS]
+        self.rows_scored = 0
+
+    def _id(self, word: str) -> int:
+        if word not in self._vocab:
+            self._vocab[word] = len(self._words)
+            self._words.append(word)
+        return self._vocab[word]
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> Encoding:
+        spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+        ids = [self._id(text[s:e]) for s, e in spans]
+        special = [False] * len(ids)
+        if add_special_tokens:
+            ids, spans, special = [0, *ids], [(0, 0), *spans], [True, *special]
+        return Encoding(tuple(ids), tuple(spans), tuple(special))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return " ".join(self._words[i] for i in ids if i != 0)
+
+    def _scores(self, words: tuple[str, ...]) -> dict[str, float]:
+        scores = self.score_fn(words)
+        if self.normalize:
+            vals = np.array(list(scores.values()), dtype=np.float64)
+            lse = float(np.log(np.exp(vals - vals.max()).sum()) + vals.max())
+            scores = {w: v - lse for w, v in scores.items()}
+        return scores
+
+    def _score_batch(self, requests: Sequence[ScoreRequest], meter: CostMeter) -> list[np.ndarray]:
+        meter.forward_passes += 1
+        out = []
+        for r in requests:
+            words = tuple(self._words[i] for i in r.prompt if i != 0)
+            vals = []
+            for tok in r.continuation:
+                vals.append(self._scores(words).get(self._words[tok], -1e9))
+                words = (*words, self._words[tok])
+            out.append(np.asarray(vals, dtype=np.float64))
+            meter.sequences += 1
+            meter.tokens += len(r.prompt) + len(r.continuation) - 1
+            self.rows_scored += 1
+        return out
+
+    def generate(self, prompt: Sequence[int], max_new_tokens: int, stop_at_newline: bool = True
+                 ) -> tuple[int, ...]:
+        words = tuple(self._words[i] for i in prompt if i != 0)
+        new: list[int] = []
+        for _ in range(max_new_tokens):
+            scores = self._scores(words)
+            best = max(sorted(scores), key=lambda w: scores[w])
+            if best == EOS:
+                break
+            new.append(self._id(best))
+            words = (*words, best)
+        return tuple(new)
+
+
+def additive_model(weights: dict[str, float], bias: float = 0.0, target: str = "yes",
+                   other: str = "no", **kwargs) -> ToyModel:
+    """score(target) = bias + sum of the weights of the words present; score(other) = 0.
+
+    The Shapley value of each word (with deletion as removal) is exactly its weight, and
+    ``other`` then ``<eos>`` end generation after one word.
+    """
+
+    def score(words: tuple[str, ...]) -> dict[str, float]:
+        if words and words[-1] in (target, other):
+            return {EOS: 0.0, target: -1e9, other: -1e9}
+        return {target: bias + sum(weights.get(w, 0.0) for w in words), other: 0.0, EOS: -1e9}
+
+    return ToyModel(score, name=f"toy-additive-{target}", **kwargs)
+
+
+def planted_model(required: Iterable[str], strength: float = 4.0, target: str = "yes",
+                  other: str = "no", **kwargs) -> ToyModel:
+    """``target`` wins (score +strength vs -strength) iff every ``required`` word is present."""
+    need = frozenset(required)
+
+    def score(words: tuple[str, ...]) -> dict[str, float]:
+        if words and words[-1] in (target, other):
+            return {EOS: 0.0}
+        hit = need.issubset(words)
+        return {target: strength if hit else -strength, other: 0.0}
+
+    return ToyModel(score, name=f"toy-planted-{'+'.join(sorted(need))}", normalize=True, **kwargs)
