@@ -32,6 +32,11 @@ class Feature:
     end: int
 
 
+def check_text(text: object) -> None:
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("the prompt is empty; give the text to explain")
+
+
 def split_template(template: str | None) -> tuple[str, str]:
     if template is None:
         return "", ""
@@ -46,8 +51,7 @@ class PromptInput:
 
     def __init__(self, model: LanguageModel, text: str, template: str | None = None,
                  features: str = "words", perturbation: str = "delete", filler: str = " _") -> None:
-        if not isinstance(text, str) or not text.strip():
-            raise InputError("the prompt is empty; give the text to explain")
+        check_text(text)
         segment = SEGMENTERS.get(features)
         PERTURBATIONS.get(perturbation)
         prefix, suffix = split_template(template)
@@ -59,7 +63,8 @@ class PromptInput:
             raise ContextLengthError(f"the prompt is {len(enc.ids)} tokens; the model's context window "
                                      f"is {model.max_context}")
         self.ids = enc.ids
-        self.filler_ids = model.encode(filler, add_special_tokens=False).ids if perturbation == "replace" else ()
+        replace = perturbation == "replace"
+        self.filler_ids = model.encode(filler, add_special_tokens=False).ids if replace else ()
         spans = segment(text)
         owner = self._owners(enc.offsets, enc.special, lo, hi, spans)
         self.groups, self.features = self._group(owner, enc.offsets, lo, spans)

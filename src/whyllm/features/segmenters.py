@@ -29,10 +29,11 @@ def _trimmed(text: str, pieces: list[Span]) -> list[Span]:
     return out
 
 
-def _split(text: str, boundary: re.Pattern[str]) -> list[Span]:
+def _split(text: str, boundary: re.Pattern[str], keep_boundary: bool = True) -> list[Span]:
+    """Pieces between matches of ``boundary``; the match stays with the piece before it or is dropped."""
     pieces, start = [], 0
     for m in boundary.finditer(text):
-        pieces.append((start, m.end()))
+        pieces.append((start, m.end() if keep_boundary else m.start()))
         start = m.end()
     pieces.append((start, len(text)))
     return _trimmed(text, pieces)
@@ -74,14 +75,11 @@ def items(text: str) -> list[Span]:
     """List items separated by commas, semicolons or lines (``CD3D, CD3E, IL7R`` -> three);
     a leading bullet or number is kept out of the item."""
     out = []
-    for s, e in _split(text, _ITEM_SEP):
+    for s, e in _split(text, _ITEM_SEP, keep_boundary=False):
         piece = text[s:e]
         m = _BULLET.match(piece)
         if m and m.end() < len(piece):
             s += m.end()
-        # a trailing separator char left by the split belongs to no item
-        while e > s and text[e - 1] in ",;":
-            e -= 1
         if e > s:
             out.append((s, e))
     return out

@@ -5,8 +5,9 @@ carry the Shapley kernel weight (n-1) / (C(n,s) s (n-s)). Following the referenc
 subset sizes are enumerated completely, smallest and largest first, while the budget covers them;
 the remaining budget samples coalitions of the other sizes in complementary pairs (antithetic
 sampling, Covert & Lee 2021, "Improving KernelSHAP"). When every size is enumerated (2^n <= budget,
-so at most a few thousand coalitions: n <= 12) the result is the exact Shapley value. Efficiency, base + sum(values) = full, holds exactly
-because it is imposed as a constraint of the regression.
+so at most a few thousand coalitions: n <= 12) the result is the exact Shapley value.
+Efficiency, base + sum(values) = full, holds exactly because it is imposed as a constraint of the
+regression.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from whyllm.methods.base import METHODS, Attribution, Method
 from whyllm.objective import Objective
+
 
 def _subsets_of_size(n: int, s: int) -> np.ndarray:
     from itertools import combinations

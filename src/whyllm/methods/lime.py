@@ -62,5 +62,5 @@ class Lime(Method):
         w = np.sqrt(np.exp(-(dist**2) / self.kernel_width**2))
         coef, intercept, r2 = weighted_ridge(masks.astype(np.float64), y, w, self.alpha)
         fit = {"r2": r2, "intercept": intercept, "samples": int(rows),
-               "distinct_samples": int(len(np.unique(masks, axis=0)))}
+               "distinct_samples": len(np.unique(masks, axis=0))}
         return Attribution(coef, base, float(y[0]), fit)

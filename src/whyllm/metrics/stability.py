@@ -8,8 +8,8 @@ Jaakkola 2018, "On the Robustness of Interpretability Methods".
 from __future__ import annotations
 
 import math
-from itertools import combinations
 from collections.abc import Sequence
+from itertools import combinations
 
 import numpy as np
 from scipy.stats import kendalltau

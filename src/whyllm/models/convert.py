@@ -76,7 +76,7 @@ def _convert(gguf: Path, target: Path) -> None:
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ModelError(f"cannot convert {gguf}: {exc}") from exc
 

@@ -86,6 +86,8 @@ class HFModel(LanguageModel):
         first_needed = min(len(r.prompt) - 1 for r in requests)
         prefix_len = _common_prefix_len(rows, limit=first_needed) if self._fast_path else 0
         prefix = rows[0][:prefix_len]
+        if len(rows) == 1 and prefix not in self._prefix_cache:
+            prefix_len, prefix = 0, ()  # a lone row gains nothing from a separate prefix pass
         suffixes = [seq[prefix_len:] for seq in rows]
         width = max(len(s) for s in suffixes)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
@@ -115,7 +117,8 @@ class HFModel(LanguageModel):
             logits = self._logits_from_hidden(hidden[rows_t, pos_t])
         else:
             logits = self.model(input_ids=ids).logits[rows_t, pos_t]
-        logprobs = torch.log_softmax(logits.float(), dim=-1)[torch.arange(len(tok_idx)), torch.tensor(tok_idx)]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        logprobs = logprobs[torch.arange(len(tok_idx)), torch.tensor(tok_idx)]
         values = logprobs.double().numpy()
         out: list[list[float]] = [[] for _ in requests]
         for k, v in zip(owner, values):
@@ -188,11 +191,18 @@ def load_hf(path: str | Path, batch_size: int = 32, cache: ScoreCache | None = N
     path = Path(path)
     if not (path / "config.json").is_file():
         raise ModelError(f"{path} is not a transformers model directory (no config.json)")
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a float32 copy loads in seconds; no bar needed
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
-    except Exception as exc:  # noqa: BLE001 - any loader failure is reported as one clear error
+    except Exception as exc:
         raise ModelError(f"cannot load the model at {path}: {exc}") from exc
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     return HFModel(model, tokenizer, model_id or path.name, revision or _dir_revision(path),
                    batch_size=batch_size, cache=cache)
 

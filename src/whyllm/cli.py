@@ -1,0 +1,166 @@
+"""Command line: ``whyllm explain`` and ``whyllm evaluate``.
+
+User errors print one line to stderr and exit with status 2 (no traceback); scores computed before
+an error or an interrupt stay in the score cache, so running the command again resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from whyllm.errors import InputError, WhyllmError
+
+EXIT_USAGE = 2
+
+
+def read_text_file(path: str) -> str:
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"no such file: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _check_writable(path: str | None) -> None:
+    """Fail before any model work if an output could not be written."""
+    if path is None:
+        return
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise InputError(f"cannot write {path}: the folder {parent} does not exist")
+
+
+def _quiet_libraries() -> None:
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("whyllm").setLevel(logging.ERROR)
+
+
+def _load(args: argparse.Namespace):
+    from whyllm.models import load_model
+
+    return load_model(args.model, threads=args.threads, batch_size=args.batch_size, cache=not args.no_cache)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from whyllm.api import evaluate, explain
+    from whyllm.report.terminal import print_explanation, print_faithfulness
+
+    text = read_text_file(args.text_file) if args.text_file else args.text
+    if text is None:
+        raise InputError("give the text to explain, or --text-file")
+    template = read_text_file(args.template_file) if args.template_file else args.template
+    if args.against is not None and args.target is None:
+        raise InputError("--against needs --target (the contrast is target vs against)")
+    target = (args.target, args.against) if args.against is not None else args.target
+    for out in (args.json, args.html):
+        _check_writable(out)
+    from whyllm.features import check_text, split_template
+
+    check_text(text)  # bad text or template fails before the model loads
+    split_template(template)
+    model = _load(args)
+    exp = explain(text, target, model=model, method=args.method, features=args.features, template=template,
+                  budget=args.budget, seed=args.seed, perturbation=args.perturbation,
+                  max_new_tokens=args.max_new_tokens, progress=not args.quiet)
+    if args.evaluate:
+        exp = exp.with_metrics(evaluate(exp, model=model).to_dict())
+    _write(exp, args)
+    if not args.quiet:
+        print_explanation(exp)
+        if args.evaluate:
+            print_faithfulness(exp.metrics)
+    return 0
+
+
+def _write(exp, args: argparse.Namespace) -> None:
+    if args.json:
+        Path(args.json).write_text(exp.to_json(), encoding="utf-8")
+    if args.html:
+        exp.to_html(args.html)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from whyllm.api import evaluate
+    from whyllm.explanation import Explanation
+    from whyllm.models.convert import DEFAULT_MODEL_NAME
+    from whyllm.report.terminal import print_faithfulness
+
+    exp = Explanation.from_json(read_text_file(args.explanation))
+    for out in (args.json, args.html):
+        _check_writable(out)
+    if args.model is None and exp.model.model_id != DEFAULT_MODEL_NAME:
+        raise InputError(f"the explanation was made with {exp.model.model_id!r}; give it with --model")
+    model = _load(args)
+    metrics = evaluate(exp, model=model).to_dict()
+    exp = exp.with_metrics(metrics)
+    _write(exp, args)
+    if args.quiet:
+        print(f"aopc_comprehensiveness={metrics['aopc_comprehensiveness']:.4f} "
+              f"aopc_sufficiency={metrics['aopc_sufficiency']:.4f}")
+    else:
+        print_faithfulness(metrics)
+    return 0
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="transformers model folder or .gguf file (default: Gemma 3 270M)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: 1 under CI, else idle cores)")
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the score cache")
+    p.add_argument("--json", metavar="PATH", help="write the explanation as JSON")
+    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or tables")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from whyllm.features import PERTURBATIONS, SEGMENTERS
+    from whyllm.methods import METHODS
+
+    parser = argparse.ArgumentParser(prog="whyllm", description="Why did the language model say that?")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("explain", help="attribute a model output to parts of its input")
+    ex.add_argument("text", nargs="?", help="the text to explain (the prompt, or the template's {text})")
+    ex.add_argument("--text-file", help="read the text from a UTF-8 file")
+    ex.add_argument("--target", help="continuation to explain (default: the model's greedy answer)")
+    ex.add_argument("--against", help="explain log p(target) - log p(against), e.g. ' negative'")
+    ex.add_argument("--template", help="fixed prompt around the text, with one {text} slot")
+    ex.add_argument("--template-file", help="read the template from a UTF-8 file")
+    ex.add_argument("--method", default="kernelshap", choices=METHODS.names())
+    ex.add_argument("--features", default="words", choices=SEGMENTERS.names())
+    ex.add_argument("--perturbation", default="delete", choices=PERTURBATIONS.names())
+    ex.add_argument("--budget", type=int, help="most distinct inputs to score (default: method's)")
+    ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--max-new-tokens", type=int, default=5, help="length of the greedy answer")
+    ex.add_argument("--evaluate", action="store_true", help="also measure faithfulness")
+    _model_options(ex)
+    ev = sub.add_parser("evaluate", help="measure the faithfulness of a saved explanation")
+    ev.add_argument("explanation", help="JSON written by whyllm explain --json")
+    _model_options(ev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.quiet:
+        _quiet_libraries()
+    try:
+        return {"explain": cmd_explain, "evaluate": cmd_evaluate}[args.command](args)
+    except WhyllmError as exc:
+        print(f"whyllm: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("whyllm: interrupted; scores computed so far are kept in the cache", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

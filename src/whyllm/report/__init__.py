@@ -1,0 +1,1 @@
+"""Human-readable views of an explanation: HTML heatmap and terminal table."""

@@ -1,0 +1,62 @@
+"""Terminal view: the prompt coloured by value and a ranked table (rich)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from whyllm.report.chunks import prompt_chunks
+
+if TYPE_CHECKING:
+    from whyllm.explanation import Explanation
+
+
+def _style(value: float | None, intensity: float) -> str:
+    if value is None:
+        return "dim"
+    level = "bold " if intensity > 0.5 else ""
+    return f"{level}{'red' if value >= 0 else 'blue'}" if intensity > 0.15 else ""
+
+
+def print_explanation(exp: Explanation, console: Console | None = None, top: int = 15) -> None:
+    console = console or Console()
+    line = Text()
+    for c in prompt_chunks(exp):
+        line.append(c.text, style=_style(c.value, c.intensity))
+    line.append(exp.target.texts[0], style="bold green underline")
+    console.print(line)
+    table = Table(title=Text(f"{exp.method} · {exp.target.describe()}"), title_justify="left")
+    table.add_column("rank", justify="right")
+    table.add_column(exp.feature_kind[:-1] if exp.feature_kind.endswith("s") else exp.feature_kind)
+    table.add_column("value", justify="right")
+    peak = max((abs(v) for v in exp.values), default=0.0) or 1.0
+    table.add_column("")
+    for rank, i in enumerate(exp.ranking()[:top], start=1):
+        v = exp.values[i]
+        bar = "█" * max(1, round(12 * abs(v) / peak)) if v else ""
+        table.add_row(str(rank), Text(exp.features[i].text), f"{v:+.4f}",
+                      Text(bar, style="red" if v >= 0 else "blue"))
+    console.print(table)
+    c = exp.cost
+    fit = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in exp.fit.items())
+    console.print(Text(f"full {exp.full_value:.4f} · base {exp.base_value:.4f} · sum {sum(exp.values):+.4f}"
+                  + (f" · {fit}" if fit else "")))
+    console.print(f"cost: {c.sequences} sequences in {c.forward_passes} forward passes, {c.tokens} tokens, "
+                  f"{c.cache_hits} cache hits, {c.seconds:.2f} s", style="dim")
+
+
+def print_faithfulness(metrics: dict, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title="faithfulness (probability of the target)", title_justify="left")
+    table.add_column("metric")
+    for name in metrics["comprehensiveness"]:
+        table.add_column(f"top {name}", justify="right")
+    table.add_column("AOPC", justify="right")
+    for kind in ("comprehensiveness", "sufficiency"):
+        table.add_row(kind, *(f"{v:.4f}" for v in metrics[kind].values()), f"{metrics['aopc_' + kind]:.4f}")
+    console.print(table)
+    console.print(f"deletion AUC {metrics['deletion_auc']:.4f} (lower is better) · "
+                  f"insertion AUC {metrics['insertion_auc']:.4f} (higher is better)")

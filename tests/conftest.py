@@ -1,0 +1,31 @@
+"""Shared fixtures: toy models with known answers, and the real default Gemma model."""
+
+from __future__ import annotations
+
+import pytest
+
+from whyllm.models import ScoreCache, additive_model
+
+WEIGHTS = {"alpha": 1.5, "beta": -2.0, "gamma": 0.25, "delta": 3.0, "eps": -0.75, "zeta": 0.5,
+           "eta": 1.25, "theta": -1.0, "iota": 2.0, "kappa": -0.5, "lam": 0.75, "mu": -1.5,
+           "nu": 1.0, "xi": -0.25}
+
+
+@pytest.fixture
+def additive():
+    return additive_model(WEIGHTS, bias=0.5, cache=None)
+
+
+@pytest.fixture(scope="session")
+def gemma():
+    """The default Gemma 3 270M (converted once under the user cache), scores not cached."""
+    import whyllm
+
+    return whyllm.load_model(cache=False)
+
+
+@pytest.fixture
+def tmp_cache(tmp_path):
+    cache = ScoreCache(tmp_path / "scores.sqlite")
+    yield cache
+    cache.close()
