@@ -61,7 +61,8 @@ def test_batch_size_does_not_change_results_on_gemma(gemma):
 
 def test_contrast_target_in_template(gemma):
     exp = whyllm.explain("the acting was superb, though the ending dragged.",
-                         target=(" positive", " negative"), template=SST_TEMPLATE, model=gemma, method="lime", budget=120, seed=0)
+                         target=(" positive", " negative"), template=SST_TEMPLATE, model=gemma,
+                         method="lime", budget=120, seed=0)
     assert exp.target.kind == "contrast"
     words = [f.text for f in exp.features]
     assert words[0] == "the" and "Review" not in words
