@@ -80,3 +80,14 @@ def test_stability_by_hand():
     assert stability([np.array([1.0, 0, 0, 0, 0]), np.array([0.0, 1, 0, 0, 0])])["top_k_jaccard"] == 0.0
     with pytest.raises(ValueError):
         stability([np.array([1.0])])
+
+
+def test_stability_accepts_explanations():
+    import whyllm
+    from whyllm.models import additive_model
+
+    model = additive_model({"a": 1.0, "b": 2.0, "c": -1.0})
+    runs = [whyllm.explain("a b c", target=" yes", model=model, method="lime", budget=20, seed=s)
+            for s in (0, 1)]
+    out = stability(runs, k=1)
+    assert out["top_k_jaccard"] == 1.0 and out["kendall_tau"] == pytest.approx(1.0)

@@ -34,9 +34,10 @@ def kendall(a: np.ndarray, b: np.ndarray) -> float:
     return float(kendalltau(a, b).statistic)
 
 
-def stability(runs: Sequence[np.ndarray], k: int | None = None) -> dict[str, float]:
-    """Mean pairwise Kendall tau and top-k Jaccard of value vectors over the same features."""
-    runs = [np.asarray(r, dtype=float) for r in runs]
+def stability(runs: Sequence, k: int | None = None) -> dict[str, float]:
+    """Mean pairwise Kendall tau and top-k Jaccard of value vectors (or explanations) over the
+    same features."""
+    runs = [np.asarray(getattr(r, "values", r), dtype=float) for r in runs]
     if len(runs) < 2:
         raise ValueError("stability needs at least two runs")
     n = len(runs[0])

@@ -1,0 +1,144 @@
+"""whyllm side by side with Captum, SHAP and LIME on the same model, prompts, words and budget.
+
+    python benchmarks/peers.py --set sst2 --set counterfact --set sst2-4shot
+
+Per method it reports, averaged over prompts: forward passes of the network, sequences scored,
+wall seconds per explanation, AOPC comprehensiveness and sufficiency (probability units, all
+scored by whyllm's own metric code on the same target), and stability over seeds (Kendall tau,
+top-20% Jaccard). Results go to benchmarks/results/<set>.json and a Markdown table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import whyllm  # noqa: E402
+from peer_methods import PlainForward, captum_values, lime_values, shap_values  # noqa: E402
+from prompts import SETS  # noqa: E402
+from whyllm.api import objective_for  # noqa: E402
+from whyllm.metrics import faithfulness, stability  # noqa: E402
+
+WHYLLM = ["whyllm occlusion", "whyllm lime", "whyllm kernelshap"]
+PEERS = ["captum FeatureAblation", "captum Lime", "captum KernelShap", "shap Partition", "lime LimeText"]
+DETERMINISTIC = {"whyllm occlusion", "captum FeatureAblation"}
+
+
+class PassCounter:
+    """Counts forward passes and rows through the network body, whoever calls it."""
+
+    def __init__(self, body) -> None:
+        self.calls = self.rows = 0
+        body.register_forward_pre_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, module, args, kwargs):
+        x = kwargs.get("input_ids") if kwargs.get("input_ids") is not None else kwargs.get("inputs_embeds")
+        if x is None and args:
+            x = args[0]
+        self.calls += 1
+        self.rows += int(x.shape[0]) if x is not None else 1
+
+
+def run_one(name: str, case, model, budget: int, seed: int, skeleton):
+    hf, tok = model.model, model.tokenizer
+    t0 = time.perf_counter()
+    if name.startswith("whyllm"):
+        exp = whyllm.explain(case.text, case.target, model=model, template=case.template,
+                             method=name.split()[1], features="words", budget=budget, seed=seed)
+        values = np.asarray(exp.values)
+    elif name.startswith("captum"):
+        side = None
+        if isinstance(case.target, tuple):
+            side = case.target[0] if skeleton.full_value >= 0 else case.target[1]
+        values = captum_values(name.split()[1], hf, tok, case, budget, seed, side)
+    elif name.startswith("shap"):
+        values = shap_values(PlainForward(hf, tok, case), case, budget, seed)
+    else:
+        values = lime_values(PlainForward(hf, tok, case), case, budget, seed)
+    return values, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--set", action="append", choices=sorted(SETS), help="prompt set(s); default all")
+    ap.add_argument("-n", type=int, default=20, help="prompts per set (default 20)")
+    ap.add_argument("--budget", type=int, default=200)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--stability-prompts", type=int, default=None,
+                    help="measure stability (all seeds) on the first K prompts only; default all")
+    ap.add_argument("--methods", default=",".join(WHYLLM + PEERS), help="comma-separated subset")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    args = ap.parse_args()
+    methods = [m.strip() for m in args.methods.split(",")]
+    model = whyllm.load_model(cache=False, threads=args.threads)
+    counter = PassCounter(model.model.base_model)
+    for set_name in args.set or sorted(SETS):
+        cases = SETS[set_name](args.n)
+        rows = {m: {"passes": [], "seqs": [], "seconds": [], "comp": [], "suff": [], "del": [], "ins": [],
+                    "tau": [], "jac": []} for m in methods}
+        for ci, case in enumerate(cases):
+            skeleton = whyllm.explain(case.text, case.target, model=model, template=case.template,
+                                      method="occlusion", features="words")
+            objective = objective_for(skeleton, model)
+
+            def prob(masks, objective=objective, target=skeleton.target):
+                return np.array([target.probability(v) for v in objective(masks)])
+
+            for m in methods:
+                runs = []
+                k_stab = len(cases) if args.stability_prompts is None else args.stability_prompts
+                n_seeds = 1 if m in DETERMINISTIC or ci >= k_stab else args.seeds
+                for seed in range(n_seeds):
+                    c0, r0 = counter.calls, counter.rows
+                    values, secs = run_one(m, case, model, args.budget, seed, skeleton)
+                    if len(values) != len(skeleton.features):
+                        raise RuntimeError(f"{m} gave {len(values)} values for {len(skeleton.features)} words")
+                    runs.append(values)
+                    if seed == 0:
+                        rows[m]["passes"].append(counter.calls - c0)
+                        rows[m]["seqs"].append(counter.rows - r0)
+                        rows[m]["seconds"].append(secs)
+                        f = faithfulness(prob, replace(skeleton, values=tuple(map(float, values))).ranking())
+                        rows[m]["comp"].append(f.aopc_comprehensiveness)
+                        rows[m]["suff"].append(f.aopc_sufficiency)
+                        rows[m]["del"].append(f.deletion_auc)
+                        rows[m]["ins"].append(f.insertion_auc)
+                if len(runs) > 1 or m in DETERMINISTIC:
+                    st = stability(runs) if len(runs) > 1 else {"kendall_tau": 1.0, "top_k_jaccard": 1.0}
+                    rows[m]["tau"].append(st["kendall_tau"])
+                    rows[m]["jac"].append(st["top_k_jaccard"])
+            print(f"[{set_name}] {ci + 1}/{len(cases)} {case.name} done", file=sys.stderr, flush=True)
+        summary = {m: {k: float(np.mean(v)) if v else float("nan") for k, v in r.items()}
+                   for m, r in rows.items()}
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        meta = {"set": set_name, "n": len(cases), "budget": args.budget, "seeds": args.seeds,
+                "stability_prompts": args.stability_prompts if args.stability_prompts is not None else len(cases),
+                "threads": __import__("torch").get_num_threads(), "model": model.model_id}
+        Path(args.out, f"{set_name}.json").write_text(json.dumps({"meta": meta, "summary": summary,
+                                                                  "per_prompt": rows}, indent=1))
+        print(table(set_name, meta, summary))
+
+
+def table(set_name: str, meta: dict, summary: dict) -> str:
+    lines = [f"\n### {set_name}: {meta['n']} prompts, budget {meta['budget']}, stability over {meta['seeds']} "
+             f"seeds on {meta['stability_prompts']} prompts, {meta['threads']} thread(s)\n",
+             "| method | forward passes | sequences | seconds | AOPC comp ↑ | AOPC suff ↓ | del AUC ↓ "
+             "| ins AUC ↑ | Kendall τ | top-k Jaccard |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for m, s in summary.items():
+        lines.append(f"| {m} | {s['passes']:.1f} | {s['seqs']:.1f} | {s['seconds']:.2f} | {s['comp']:.3f} | "
+                     f"{s['suff']:.3f} | {s['del']:.3f} | {s['ins']:.3f} | {s['tau']:.3f} | {s['jac']:.3f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
