@@ -16,7 +16,6 @@ import re
 
 import numpy as np
 import torch
-
 from prompts import Case
 
 

@@ -21,11 +21,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import whyllm  # noqa: E402
-from peer_methods import PlainForward, captum_values, lime_values, shap_values  # noqa: E402
-from prompts import SETS  # noqa: E402
-from whyllm.api import objective_for  # noqa: E402
-from whyllm.metrics import faithfulness, stability  # noqa: E402
+from peer_methods import PlainForward, captum_values, lime_values, shap_values
+from prompts import SETS
+
+import whyllm
+from whyllm.api import objective_for
+from whyllm.metrics import faithfulness, stability
 
 WHYLLM = ["whyllm occlusion", "whyllm lime", "whyllm kernelshap"]
 PEERS = ["captum FeatureAblation", "captum Lime", "captum KernelShap", "shap Partition", "lime LimeText"]
@@ -101,7 +102,7 @@ def main() -> None:
                     c0, r0 = counter.calls, counter.rows
                     values, secs = run_one(m, case, model, args.budget, seed, skeleton)
                     if len(values) != len(skeleton.features):
-                        raise RuntimeError(f"{m} gave {len(values)} values for {len(skeleton.features)} words")
+                        raise RuntimeError(f"{m}: {len(values)} values for {len(skeleton.features)} words")
                     runs.append(values)
                     if seed == 0:
                         rows[m]["passes"].append(counter.calls - c0)
@@ -120,8 +121,9 @@ def main() -> None:
         summary = {m: {k: float(np.mean(v)) if v else float("nan") for k, v in r.items()}
                    for m, r in rows.items()}
         Path(args.out).mkdir(parents=True, exist_ok=True)
+        k_stab = len(cases) if args.stability_prompts is None else min(args.stability_prompts, len(cases))
         meta = {"set": set_name, "n": len(cases), "budget": args.budget, "seeds": args.seeds,
-                "stability_prompts": args.stability_prompts if args.stability_prompts is not None else len(cases),
+                "stability_prompts": k_stab,
                 "threads": __import__("torch").get_num_threads(), "model": model.model_id}
         Path(args.out, f"{set_name}.json").write_text(json.dumps({"meta": meta, "summary": summary,
                                                                   "per_prompt": rows}, indent=1))
@@ -129,8 +131,8 @@ def main() -> None:
 
 
 def table(set_name: str, meta: dict, summary: dict) -> str:
-    lines = [f"\n### {set_name}: {meta['n']} prompts, budget {meta['budget']}, stability over {meta['seeds']} "
-             f"seeds on {meta['stability_prompts']} prompts, {meta['threads']} thread(s)\n",
+    lines = [f"\n### {set_name}: {meta['n']} prompts, budget {meta['budget']}, stability over "
+             f"{meta['seeds']} seeds on {meta['stability_prompts']} prompts, {meta['threads']} thread(s)\n",
              "| method | forward passes | sequences | seconds | AOPC comp ↑ | AOPC suff ↓ | del AUC ↓ "
              "| ins AUC ↑ | Kendall τ | top-k Jaccard |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
