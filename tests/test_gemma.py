@@ -97,3 +97,34 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys):
     assert main(argv) == 0
     again = whyllm.Explanation.from_json(out.read_text())
     assert again.values == exp.values and again.cost.forward_passes == 0
+
+
+def test_plain_path_agrees_with_fast_path(gemma):
+    ids = gemma.encode("Review: a gorgeous, witty film\nSentiment:").ids
+    reqs = [ScoreRequest(ids[:k], ids[k:k + 2]) for k in range(4, len(ids) - 2)]
+    fast = gemma.score(reqs)
+    gemma._fast_path = False
+    try:
+        plain = gemma.score(reqs)
+    finally:
+        gemma._fast_path = True
+    for a, b in zip(fast, plain):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_load_model_by_path(gemma, tmp_path):
+    from whyllm.errors import ModelError
+    from whyllm.models import load_model
+    from whyllm.models.convert import DEFAULT_MODEL_NAME, converted_dir, default_gguf_path
+
+    folder = converted_dir(default_gguf_path(), DEFAULT_MODEL_NAME)
+    again = load_model(folder, cache=False)
+    assert again.revision == gemma.revision  # the GGUF hash recorded at conversion
+    ids = gemma.encode(EIFFEL).ids
+    req = [ScoreRequest(ids, gemma.encode_continuation(" Paris"))]
+    np.testing.assert_allclose(again.score(req)[0], gemma.score(req)[0], atol=1e-6)
+    with pytest.raises(ModelError, match="no model at"):
+        load_model(tmp_path / "missing", cache=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match=r"no config\.json"):
+        load_model(tmp_path / "empty", cache=False)

@@ -49,6 +49,6 @@ def load_model(model: str | Path | None = None, *, threads: int | None = None, b
         return load_hf(conv, batch_size=batch_size, cache=score_cache, model_id=path.stem,
                        revision=source_revision(conv))
     if path.is_dir():
-        return load_hf(path, batch_size=batch_size, cache=score_cache)
+        return load_hf(path, batch_size=batch_size, cache=score_cache, revision=source_revision(path))
     raise ModelError(f"no model at {model!r}: give a transformers model directory or a .gguf file "
                      "(or nothing, for the default Gemma 3 270M)")
