@@ -128,3 +128,15 @@ def test_load_model_by_path(gemma, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match=r"no config\.json"):
         load_model(tmp_path / "empty", cache=False)
+
+
+def test_prefix_reuse_beyond_the_sliding_window(gemma):
+    """A shared prefix longer than Gemma's 512-token sliding window still scores exactly."""
+    story = " ".join(f"Item {i} is a {'red' if i % 3 else 'blue'} box." for i in range(90))
+    ids = gemma.encode(story + " The colour of item 7 is").ids
+    assert len(ids) > 600
+    reqs = [ScoreRequest(ids[:-k], ids[-k:]) for k in (1, 2, 3)]
+    reqs.append(ScoreRequest(ids, gemma.encode_continuation(" red")))
+    got = gemma.score(reqs)
+    for r, lp in zip(reqs, got):
+        np.testing.assert_allclose(lp, gemma.plain_logprobs(r.prompt, r.continuation), atol=1e-4)
