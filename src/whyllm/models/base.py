@@ -83,8 +83,12 @@ class LanguageModel(ABC):
 
     # --- scoring ---------------------------------------------------------------------------
     @abstractmethod
-    def _score_batch(self, requests: Sequence[ScoreRequest], meter: CostMeter) -> list[np.ndarray]:
-        """Per-token log-probs of each request, computed by the network (no cache, no dedupe)."""
+    def _score_batch(self, requests: Sequence[ScoreRequest], meter: CostMeter, shared_prefix: int = 0
+                     ) -> list[np.ndarray]:
+        """Per-token log-probs of each request, computed by the network (no cache, no dedupe).
+
+        ``shared_prefix`` tokens are common to every request of the whole ``score`` call, so a
+        backend can encode them once for all its batches."""
 
     @abstractmethod
     def generate(self, prompt: Sequence[int], max_new_tokens: int, stop_at_newline: bool = True
@@ -115,13 +119,14 @@ class LanguageModel(ABC):
         meter.cache_hits += len(found)
         todo = sorted((r for r in unique if r not in found),
                       key=lambda r: (r.prompt[:1], len(r.prompt) + len(r.continuation)))
+        shared = shared_prefix_len(todo)
         n_batches = math.ceil(len(todo) / self.batch_size)
         bar = tqdm(total=len(todo), desc="scoring", unit="seq", disable=not progress or n_batches < 2,
                    leave=False)
         try:
             for start in range(0, len(todo), self.batch_size):
                 chunk = todo[start:start + self.batch_size]
-                out = self._score_batch(chunk, meter)
+                out = self._score_batch(chunk, meter, shared)
                 computed = dict(zip(chunk, out))
                 found.update(computed)
                 if self.cache is not None:
@@ -133,3 +138,25 @@ class LanguageModel(ABC):
 
     def _cache_key(self) -> str:
         return f"{self.backend}:{self.model_id}@{self.revision}"
+
+
+def shared_prefix_len(requests: Sequence[ScoreRequest]) -> int:
+    """Tokens shared by the start of every request's input (prompt + continuation[:-1]), stopping
+    before the first position whose prediction is needed."""
+    if not requests:
+        return 0
+    rows = [r.prompt + r.continuation[:-1] for r in requests]
+    return common_prefix_len(rows, limit=min(len(r.prompt) for r in requests) - 1)
+
+
+def common_prefix_len(rows: Sequence[tuple[int, ...]], limit: int) -> int:
+    first = rows[0]
+    n = max(0, min(limit, *(len(r) for r in rows)))
+    for r in rows[1:]:
+        i = 0
+        while i < n and r[i] == first[i]:
+            i += 1
+        n = i
+        if n == 0:
+            break
+    return n

@@ -4,8 +4,9 @@ The hot path (:meth:`HFModel._score_batch`) follows three rules:
 
 * rows that need the same input sequence share one row (``' positive'`` and ``' negative'`` after the
   same prompt are read from one forward pass);
-* the longest token prefix shared by every row of a batch runs once, and its key/value cache is
-  reused for the batch (kept across batches, so a long few-shot template is encoded once);
+* the token prefix shared by every request of a ``score`` call (a template's fixed head, a
+  few-shot block) runs once and its key/value cache is reused by every batch, and by later calls;
+  a batch whose rows share a longer prefix encodes that one when it saves tokens;
 * the output layer (262k x 640 for Gemma 3) is applied only at continuation positions.
 
 A probe at load time checks this fast path against a plain ``model(input_ids)`` forward and falls
@@ -24,7 +25,7 @@ import torch
 
 from whyllm.cost import CostMeter
 from whyllm.errors import ModelError
-from whyllm.models.base import Encoding, LanguageModel, ScoreRequest
+from whyllm.models.base import Encoding, LanguageModel, ScoreRequest, common_prefix_len
 from whyllm.models.cache import ScoreCache
 
 log = logging.getLogger(__name__)
@@ -79,15 +80,12 @@ class HFModel(LanguageModel):
         return self._prefix_cache[prefix]
 
     @torch.inference_mode()
-    def _score_batch(self, requests: Sequence[ScoreRequest], meter: CostMeter) -> list[np.ndarray]:
+    def _score_batch(self, requests: Sequence[ScoreRequest], meter: CostMeter, shared_prefix: int = 0
+                     ) -> list[np.ndarray]:
         rows = list(dict.fromkeys(r.prompt + r.continuation[:-1] for r in requests))
         row_of = {seq: i for i, seq in enumerate(rows)}
-        # a shared prefix may not reach the first position whose logits are needed
-        first_needed = min(len(r.prompt) - 1 for r in requests)
-        prefix_len = _common_prefix_len(rows, limit=first_needed) if self._fast_path else 0
+        prefix_len = self._choose_prefix(rows, requests, shared_prefix) if self._fast_path else 0
         prefix = rows[0][:prefix_len]
-        if len(rows) == 1 and prefix not in self._prefix_cache:
-            prefix_len, prefix = 0, ()  # a lone row gains nothing from a separate prefix pass
         suffixes = [seq[prefix_len:] for seq in rows]
         width = max(len(s) for s in suffixes)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
@@ -124,6 +122,16 @@ class HFModel(LanguageModel):
         for k, v in zip(owner, values):
             out[k].append(float(v))
         return [np.asarray(v, dtype=np.float64) for v in out]
+
+    def _choose_prefix(self, rows, requests, shared: int) -> int:
+        """Prefix to encode once for this batch: the batch's own common prefix when it is cached or
+        saves more tokens than its own pass costs, else the prefix shared by the whole call (cached
+        after its first batch). It never reaches the first position whose logits are needed."""
+        own = common_prefix_len(rows, limit=min(len(r.prompt) for r in requests) - 1)
+        shared = min(shared, own)
+        if rows[0][:own] in self._prefix_cache or len(rows) * (own - shared) > own:
+            return own
+        return shared
 
     def plain_logprobs(self, prompt: Sequence[int], continuation: Sequence[int]) -> np.ndarray:
         """Reference path: one unbatched ``model(input_ids)`` forward, no cache or tricks."""
@@ -168,19 +176,6 @@ class HFModel(LanguageModel):
             new.append(tok)
             inp = torch.tensor([[tok]])
         return tuple(new)
-
-
-def _common_prefix_len(rows: Sequence[tuple[int, ...]], limit: int) -> int:
-    first = rows[0]
-    n = min(limit, *(len(r) for r in rows))
-    for r in rows[1:]:
-        i = 0
-        while i < n and r[i] == first[i]:
-            i += 1
-        n = i
-        if n == 0:
-            break
-    return max(n, 0)
 
 
 def load_hf(path: str | Path, batch_size: int = 32, cache: ScoreCache | None = None,

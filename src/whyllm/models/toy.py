@@ -61,7 +61,8 @@ class ToyModel(LanguageModel):
             scores = {w: v - lse for w, v in scores.items()}
         return scores
 
-    def _score_batch(self, requests: Sequence[ScoreRequest], meter: CostMeter) -> list[np.ndarray]:
+    def _score_batch(self, requests: Sequence[ScoreRequest], meter: CostMeter, shared_prefix: int = 0
+                     ) -> list[np.ndarray]:
         meter.forward_passes += 1
         out = []
         for r in requests:
