@@ -54,13 +54,13 @@ def explain(text: str, target: str | Sequence[str] | None = None, *, model: Lang
     model = model if model is not None else default_model()
     meter = CostMeter()
     inp = PromptInput(model, text, template=template, features=features, perturbation=perturbation,
-                      filler=filler)
+                      filler=filler, meter=meter)
     budget = algo.default_budget(inp.n_features) if budget is None else int(budget)
     algo.check_budget(inp.n_features, budget)
     tgt = resolve_target(model, target, inp.ids, max_new_tokens=max_new_tokens)
     for req in tgt.requests(inp.ids):
         model.check_fits(req)
-    objective = Objective(model, inp, tgt, meter, progress=progress)
+    objective = Objective(model, inp, tgt, meter, progress=progress, with_top=algo.needs_top(tgt.kind))
     rng = np.random.default_rng(seed)
     result = algo.attribute(objective, budget, rng)
     params = {"budget": budget, "perturbation": perturbation, "max_new_tokens": max_new_tokens,

@@ -1,6 +1,8 @@
-"""The function every method samples: feature masks -> target values, through the batched scorer."""
+"""The function every method samples: perturbed inputs -> target values, through the batched scorer."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -9,20 +11,25 @@ from whyllm.features.prompt_input import PromptInput
 from whyllm.models.base import LanguageModel
 from whyllm.targets import Target
 
+TOP_TOLERANCE = 1e-6
+
 
 class Objective:
     """``objective(masks)`` scores a (m, n) boolean mask matrix (True = feature kept) in one batched
-    call of the model. Values already computed in this explanation are remembered, and
-    ``evaluations`` counts the distinct masks scored (what a method's budget bounds)."""
+    call of the model; :meth:`score_ids` does the same for token-id sequences (samples with
+    model-proposed words). Every distinct input is scored once per explanation, and
+    ``evaluations`` counts them (what a method's budget bounds). With ``with_top`` the scorer also
+    says whether the target is still the model's greedy choice (:meth:`is_top`)."""
 
     def __init__(self, model: LanguageModel, prompt_input: PromptInput, target: Target,
-                 meter: CostMeter | None = None, progress: bool = False) -> None:
+                 meter: CostMeter | None = None, progress: bool = False, with_top: bool = False) -> None:
         self.model = model
         self.input = prompt_input
         self.target = target
         self.meter = meter if meter is not None else CostMeter()
         self.progress = progress
-        self._memo: dict[bytes, float] = {}
+        self.with_top = with_top
+        self._memo: dict[tuple[int, ...], tuple[float, bool]] = {}
 
     @property
     def n_features(self) -> int:
@@ -32,19 +39,39 @@ class Objective:
     def evaluations(self) -> int:
         return len(self._memo)
 
+    def _ensure(self, seqs: Sequence[tuple[int, ...]]) -> None:
+        todo = list(dict.fromkeys(s for s in seqs if s not in self._memo))
+        if not todo:
+            return
+        n_cont = len(self.target.ids)
+        requests = []
+        for ids in todo:
+            requests.extend(r if not self.with_top else type(r)(r.prompt, r.continuation, True)
+                            for r in self.target.requests(ids))
+        out = self.model.score(requests, self.meter, progress=self.progress)
+        for i, ids in enumerate(todo):
+            parts = out[i * n_cont:(i + 1) * n_cont]
+            if self.with_top:
+                k = [len(c) for c in self.target.ids]
+                logprobs = [p[:kk] for p, kk in zip(parts, k)]
+                first = parts[0]
+                top = bool(np.all(first[:k[0]] >= first[k[0]:] - TOP_TOLERANCE))
+            else:
+                logprobs, top = parts, False
+            self._memo[ids] = (self.target.value(logprobs), top)
+
+    def score_ids(self, seqs: Sequence[tuple[int, ...]]) -> np.ndarray:
+        self._ensure(seqs)
+        return np.array([self._memo[s][0] for s in seqs], dtype=np.float64)
+
+    def is_top(self, seqs: Sequence[tuple[int, ...]]) -> np.ndarray:
+        """Whether the (first) target continuation is the model's greedy choice for each input."""
+        self._ensure(seqs)
+        return np.array([self._memo[s][1] for s in seqs], dtype=bool)
+
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         masks = np.atleast_2d(np.asarray(masks, dtype=bool))
-        keys = [np.packbits(m).tobytes() + bytes([len(m) % 8]) for m in masks]
-        todo = {k: m for k, m in zip(keys, masks) if k not in self._memo}
-        if todo:
-            n_cont = len(self.target.ids)
-            requests = []
-            for m in todo.values():
-                requests.extend(self.target.requests(self.input.ids_for(m)))
-            logprobs = self.model.score(requests, self.meter, progress=self.progress)
-            for i, k in enumerate(todo):
-                self._memo[k] = self.target.value(logprobs[i * n_cont:(i + 1) * n_cont])
-        return np.array([self._memo[k] for k in keys], dtype=np.float64)
+        return self.score_ids([self.input.ids_for(m) for m in masks])
 
     def full(self) -> float:
         return float(self(np.ones(self.n_features, dtype=bool))[0])

@@ -2,8 +2,12 @@
 
 A :class:`PromptInput` holds the tokenized prompt (template with the text in its ``{text}`` slot)
 and the token indices of each feature. Methods only see boolean masks (True = keep); the input turns
-a mask into token ids by deleting, or replacing with a filler, the tokens of removed features. It
-works in token-id space: untouched text keeps its exact tokens (no decode/re-tokenize drift).
+a mask into token ids by one of three perturbations of the removed features: ``delete`` their
+tokens, ``replace`` them with a filler, or replace them with ``model-words``: a word the model itself
+finds plausible in that slot (its top next-token guesses after the left context, computed once per
+feature), so perturbed texts stay natural (cf. Ribeiro et al. 2018, "Anchors", which samples
+replacement words from a language model). It works in token-id space: untouched text keeps its
+exact tokens (no decode/re-tokenize drift).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from whyllm.cost import CostMeter
 from whyllm.errors import ContextLengthError, InputError
 from whyllm.features.segmenters import SEGMENTERS
 from whyllm.models.base import LanguageModel
@@ -21,6 +26,8 @@ SLOT = "{text}"
 PERTURBATIONS: Registry[str] = Registry("perturbation")
 PERTURBATIONS.register("delete")("delete")
 PERTURBATIONS.register("replace")("replace")
+PERTURBATIONS.register("model-words")("model-words")
+N_CANDIDATES = 8
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,8 @@ class PromptInput:
     """A prompt split into fixed template tokens and removable features."""
 
     def __init__(self, model: LanguageModel, text: str, template: str | None = None,
-                 features: str = "words", perturbation: str = "delete", filler: str = " _") -> None:
+                 features: str = "words", perturbation: str = "delete", filler: str = " _",
+                 meter: CostMeter | None = None) -> None:
         check_text(text)
         segment = SEGMENTERS.get(features)
         PERTURBATIONS.get(perturbation)
@@ -70,6 +78,11 @@ class PromptInput:
         self.groups, self.features = self._group(owner, enc.offsets, lo, spans)
         if not self.groups:
             raise InputError(f"the text has no {features} to attribute to")
+        self.candidates: list[tuple[int, ...]] = []
+        if perturbation == "model-words":
+            prefixes = [self.ids[:g[0]] for g in self.groups]
+            self.candidates = model.word_candidates(prefixes, [self.ids[g[0]] for g in self.groups],
+                                                    N_CANDIDATES, meter=meter)
 
     def _owners(self, offsets, special, lo, hi, spans) -> list[int | None]:
         """Feature index (into ``spans``, or token rank for ``tokens``) of each token, None if fixed."""
@@ -114,8 +127,11 @@ class PromptInput:
     def n_features(self) -> int:
         return len(self.groups)
 
-    def ids_for(self, keep: np.ndarray) -> tuple[int, ...]:
-        """Token ids of the prompt with the features where ``keep`` is False removed."""
+    def ids_for(self, keep: np.ndarray, choice: np.ndarray | None = None) -> tuple[int, ...]:
+        """Token ids of the prompt with the features where ``keep`` is False removed.
+
+        For ``model-words``, ``choice[f]`` picks which candidate word replaces feature ``f``
+        (default: the model's most plausible one)."""
         keep = np.asarray(keep, dtype=bool)
         if keep.shape != (self.n_features,):
             raise ValueError(f"mask has shape {keep.shape}, expected ({self.n_features},)")
@@ -132,5 +148,9 @@ class PromptInput:
                 out.append(tok)
             elif self.perturbation == "replace" and f != last:
                 out.extend(self.filler_ids)
+            elif self.perturbation == "model-words" and f != last:
+                options = self.candidates[f]
+                pick = 0 if choice is None else int(choice[f]) % len(options)
+                out.append(options[pick])
             last = f
         return tuple(out)

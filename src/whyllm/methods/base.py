@@ -32,6 +32,8 @@ class Method(ABC):
     """Base class: subclasses set ``name``, ``min_budget`` and ``attribute``."""
 
     name: ClassVar[str]
+    #: "attribution" (one importance value per feature) or "rule" (values flag the rule's features)
+    kind: ClassVar[str] = "attribution"
 
     def __init__(self, **params: Any) -> None:
         self.params = params
@@ -39,6 +41,10 @@ class Method(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in sorted(self.params.items()))
         return f"{type(self).__name__}({args})"
+
+    def needs_top(self, target_kind: str) -> bool:
+        """Whether the method must know if the target stays the model's greedy choice."""
+        return False
 
     @abstractmethod
     def min_budget(self, n_features: int) -> int:

@@ -22,10 +22,16 @@ from whyllm.models.cache import ScoreCache
 
 @dataclass(frozen=True)
 class ScoreRequest:
-    """Log-probabilities of ``continuation`` tokens, each conditioned on ``prompt`` + earlier ones."""
+    """Log-probabilities of ``continuation`` tokens, each conditioned on ``prompt`` + earlier ones.
+
+    With ``top=True`` the answer has 2k numbers for k continuation tokens: the k log-probs, then the
+    k largest log-probs over the whole vocabulary at the same positions (so a caller can tell
+    whether the continuation is still the model's greedy choice).
+    """
 
     prompt: tuple[int, ...]
     continuation: tuple[int, ...]
+    top: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,36 @@ class LanguageModel(ABC):
     def generate(self, prompt: Sequence[int], max_new_tokens: int, stop_at_newline: bool = True
                  ) -> tuple[int, ...]:
         """Greedy continuation of ``prompt``."""
+
+    def _top_next_tokens(self, prefixes: Sequence[tuple[int, ...]], k: int, meter: CostMeter
+                         ) -> list[list[int]]:
+        """The ``k`` most likely next tokens after each prefix, best first."""
+        raise InputError(f"the {self.backend} backend cannot propose replacement words")
+
+    def word_candidates(self, prefixes: Sequence[tuple[int, ...]], originals: Sequence[int], k: int,
+                        meter: CostMeter | None = None) -> list[tuple[int, ...]]:
+        """For each slot, ``k`` plausible replacement tokens for ``originals[i]`` after
+        ``prefixes[i]``: whole words like the original (same leading space, no line break), the
+        original itself excluded. Computed in one batch and remembered per (prefix, original)."""
+        memo = self.__dict__.setdefault("_word_memo", {})
+        todo = [i for i, key in enumerate(zip(prefixes, originals)) if key not in memo]
+        if todo:
+            ranked = self._top_next_tokens([prefixes[i] for i in todo], 8 * k,
+                                           meter if meter is not None else CostMeter())
+            for i, options in zip(todo, ranked):
+                memo[(prefixes[i], originals[i])] = self._filter_words(options, originals[i], k)
+        return [memo[key] for key in zip(prefixes, originals)]
+
+    def _filter_words(self, options: Sequence[int], original: int, k: int) -> tuple[int, ...]:
+        spaced = self.decode([original]).startswith(" ")
+        keep = []
+        for tok in options:
+            word = self.decode([tok])
+            if tok != original and word.strip() and "\n" not in word and word.startswith(" ") == spaced:
+                keep.append(tok)
+            if len(keep) == k:
+                break
+        return tuple(keep) or tuple(t for t in options if t != original)[:k] or (original,)
 
     def check_fits(self, request: ScoreRequest) -> None:
         n = len(request.prompt) + len(request.continuation)

@@ -33,6 +33,8 @@ def _digest(model_key: str, request: ScoreRequest) -> bytes:
     h.update(np.asarray(request.prompt, dtype=np.int64).tobytes())
     h.update(b"|")
     h.update(np.asarray(request.continuation, dtype=np.int64).tobytes())
+    if request.top:
+        h.update(b"|top")
     return h.digest()
 
 

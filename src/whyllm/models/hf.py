@@ -115,13 +115,15 @@ class HFModel(LanguageModel):
             logits = self._logits_from_hidden(hidden[rows_t, pos_t])
         else:
             logits = self.model(input_ids=ids).logits[rows_t, pos_t]
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        logprobs = logprobs[torch.arange(len(tok_idx)), torch.tensor(tok_idx)]
-        values = logprobs.double().numpy()
+        all_logprobs = torch.log_softmax(logits.float(), dim=-1)
+        values = all_logprobs[torch.arange(len(tok_idx)), torch.tensor(tok_idx)].double().numpy()
+        best = all_logprobs.max(dim=-1).values.double().numpy()
         out: list[list[float]] = [[] for _ in requests]
-        for k, v in zip(owner, values):
+        tops: list[list[float]] = [[] for _ in requests]
+        for k, v, b in zip(owner, values, best):
             out[k].append(float(v))
-        return [np.asarray(v, dtype=np.float64) for v in out]
+            tops[k].append(float(b))
+        return [np.asarray(v + t if r.top else v, dtype=np.float64) for v, t, r in zip(out, tops, requests)]
 
     def _choose_prefix(self, rows, requests, shared: int) -> int:
         """Prefix to encode once for this batch: the batch's own common prefix when it is cached or
@@ -132,6 +134,27 @@ class HFModel(LanguageModel):
         if rows[0][:own] in self._prefix_cache or len(rows) * (own - shared) > own:
             return own
         return shared
+
+    @torch.inference_mode()
+    def _top_next_tokens(self, prefixes, k: int, meter: CostMeter) -> list[list[int]]:
+        out = []
+        for start in range(0, len(prefixes), self.batch_size):
+            chunk = [tuple(p) for p in prefixes[start:start + self.batch_size]]
+            width = max(len(p) for p in chunk)
+            ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
+            for i, p in enumerate(chunk):
+                ids[i, :len(p)] = torch.tensor(p)
+            rows, last = torch.arange(len(chunk)), torch.tensor([len(p) - 1 for p in chunk])
+            if self._fast_path:
+                hidden = self.model.base_model(input_ids=ids).last_hidden_state
+                logits = self._logits_from_hidden(hidden[rows, last])
+            else:
+                logits = self.model(input_ids=ids).logits[rows, last]
+            out.extend(logits.topk(k, dim=-1).indices.tolist())
+            meter.forward_passes += 1
+            meter.sequences += len(chunk)
+            meter.tokens += sum(len(p) for p in chunk)
+        return out
 
     def plain_logprobs(self, prompt: Sequence[int], continuation: Sequence[int]) -> np.ndarray:
         """Reference path: one unbatched ``model(input_ids)`` forward, no cache or tricks."""

@@ -67,14 +67,26 @@ class ToyModel(LanguageModel):
         out = []
         for r in requests:
             words = tuple(self._words[i] for i in r.prompt if i != 0)
-            vals = []
+            vals, tops = [], []
             for tok in r.continuation:
-                vals.append(self._scores(words).get(self._words[tok], -1e9))
+                scores = self._scores(words)
+                vals.append(scores.get(self._words[tok], -1e9))
+                tops.append(max(scores.values()))
                 words = (*words, self._words[tok])
-            out.append(np.asarray(vals, dtype=np.float64))
+            out.append(np.asarray(vals + tops if r.top else vals, dtype=np.float64))
             meter.sequences += 1
             meter.tokens += len(r.prompt) + len(r.continuation) - 1
             self.rows_scored += 1
+        return out
+
+    def _top_next_tokens(self, prefixes, k: int, meter: CostMeter) -> list[list[int]]:
+        meter.forward_passes += 1
+        out = []
+        for p in prefixes:
+            scores = self._scores(tuple(self._words[i] for i in p if i != 0))
+            ranked = sorted(scores, key=lambda w: (-scores[w], w))
+            out.append([self._id(w) for w in ranked if w not in (BOS, EOS)][:k])
+            meter.sequences += 1
         return out
 
     def generate(self, prompt: Sequence[int], max_new_tokens: int, stop_at_newline: bool = True

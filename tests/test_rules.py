@@ -1,0 +1,98 @@
+"""Anchors and LORE on toy models with planted answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import whyllm
+from whyllm.methods.bandit import kl_bernoulli, kl_lower, kl_upper
+from whyllm.models import ToyModel, planted_model
+
+WORDS = "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9"
+
+
+@pytest.mark.parametrize("target", [" yes", ("yes", "no")])
+def test_anchor_of_planted_conjunction(target):
+    model = planted_model(["w2", "w5"])  # the output holds iff features 2 and 5 are both present
+    exp = whyllm.explain(WORDS, target=target, model=model, method="anchors", seed=0)
+    assert exp.fit["anchor"] == [2, 5] and exp.fit["confident"]
+    assert exp.fit["precision"] >= 0.95 and exp.fit["precision_lb"] >= 0.95
+    assert exp.values == tuple(1.0 if i in (2, 5) else 0.0 for i in range(10))
+    assert exp.fit["coverage"] == pytest.approx(0.25, abs=0.02)  # both kept w.p. 1/2 each
+
+
+def test_anchor_precision_is_honest_on_held_out_samples():
+    model = planted_model(["w2", "w5"])
+    exp = whyllm.explain(WORDS, target=" yes", model=model, method="anchors", seed=3)
+    rng = np.random.default_rng(99)
+    present = rng.random((500, 10)) >= 0.5
+    present[:, exp.fit["anchor"]] = True
+    held_out = np.mean([present[i, 2] and present[i, 5] for i in range(500)])
+    assert held_out >= 0.95
+
+
+def test_anchors_reproduce_with_seed():
+    model = planted_model(["w1", "w4"])
+    a = whyllm.explain(WORDS, target=" yes", model=model, method="anchors", seed=7)
+    b = whyllm.explain(WORDS, target=" yes", model=model, method="anchors", seed=7)
+    assert a.fit == b.fit and a.values == b.values
+
+
+def test_empty_anchor_when_output_never_changes():
+    model = ToyModel(lambda ws: {"yes": 1.0, "no": 0.0})
+    exp = whyllm.explain(WORDS, target=("yes", "no"), model=model, method="anchors", seed=0)
+    assert exp.fit["anchor"] == [] and exp.fit["confident"] and exp.fit["coverage"] == 1.0
+
+
+def test_small_budget_returns_honest_best_with_warning():
+    model = planted_model(["w2", "w5"])
+    with pytest.warns(UserWarning, match="ran out"):
+        exp = whyllm.explain(WORDS, target=" yes", model=model, method="anchors", seed=0, budget=30)
+    assert not exp.fit["confident"] and exp.fit["precision_lb"] < 0.95
+    assert exp.cost.sequences <= 30
+
+
+def test_single_feature_sentence():
+    exp = whyllm.explain("w2", target=" yes", model=planted_model(["w2"]), method="anchors", seed=0)
+    assert exp.fit["anchor"] == [0] and exp.fit["confident"]
+
+
+def test_undeterminable_decision():
+    tie = ToyModel(lambda ws: {"yes": 0.0, "no": 0.0})
+    with pytest.raises(whyllm.InputError, match="cannot be determined"):
+        whyllm.explain(WORDS, target=("yes", "no"), model=tie, method="anchors")
+    not_top = ToyModel(lambda ws: {"yes": 0.0, "no": 1.0}, normalize=True)
+    with pytest.raises(whyllm.InputError, match="greedy continuation"):
+        whyllm.explain(WORDS, target=" yes", model=not_top, method="lore")
+    exp = whyllm.explain(WORDS, target=" yes", model=not_top, method="anchors", decision_threshold=-2.0)
+    assert exp.fit["anchor"] == [] and "stays >= -2" in exp.fit["decision"]
+
+
+def test_lore_finds_planted_flip():
+    model = planted_model(["w3"])  # removing feature 3 flips the output
+    exp = whyllm.explain(WORDS, target=" yes", model=model, method="lore", seed=0)
+    assert exp.fit["counterfactuals"][0] == {"perturb": [3], "words": ["w3"], "flips": True}
+    assert exp.fit["rule"] == [{"feature": 3, "word": "w3", "kept": True}]
+    assert exp.fit["fidelity"] == 1.0 and exp.fit["hit"] and exp.fit["c_hit"] == 1.0
+    assert exp.values[3] == 1.0 and sum(exp.values) == 1.0
+
+
+def test_lore_conjunction_and_seeds():
+    model = planted_model(["w2", "w5"])
+    a = whyllm.explain(WORDS, target=("yes", "no"), model=model, method="lore", seed=4)
+    b = whyllm.explain(WORDS, target=("yes", "no"), model=model, method="lore", seed=4)
+    assert a.fit == b.fit
+    assert {tuple(c["perturb"]) for c in a.fit["counterfactuals"]} == {(2,), (5,)}
+    assert {c["feature"] for c in a.fit["rule"]} == {2, 5}
+
+
+def test_kl_bounds_by_hand():
+    assert kl_bernoulli(0.5, 0.5) == pytest.approx(0.0, abs=1e-9)
+    # KL(1, q) = -log q, so the lower bound of an all-success arm is exp(-level)
+    assert kl_lower(1.0, 0.05) == pytest.approx(np.exp(-0.05), abs=1e-6)
+    assert kl_upper(0.0, 0.05) == pytest.approx(1 - np.exp(-0.05), abs=1e-6)
+    lb, ub = kl_lower(0.7, 0.02), kl_upper(0.7, 0.02)
+    assert lb < 0.7 < ub
+    assert kl_bernoulli(0.7, lb) == pytest.approx(0.02, abs=1e-6)
+    assert kl_bernoulli(0.7, ub) == pytest.approx(0.02, abs=1e-6)
