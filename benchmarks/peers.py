@@ -5,7 +5,10 @@
 Per method it reports, averaged over prompts: forward passes of the network, sequences scored,
 wall seconds per explanation, AOPC comprehensiveness and sufficiency (probability units, all
 scored by whyllm's own metric code on the same target), and stability over seeds (Kendall tau,
-top-20% Jaccard). Results go to benchmarks/results/<set>.json and a Markdown table is printed.
+top-20% Jaccard). Every finished run is appended to benchmarks/results/<set>.jsonl, so a killed
+benchmark resumes where it stopped; the summary goes to <set>.json and a Markdown table is printed (``--summarize``
+prints the tables of what is stored without running anything). The number after a method's name
+is how many prompts it was run on.
 """
 
 from __future__ import annotations
@@ -78,56 +81,92 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(WHYLLM + PEERS), help="comma-separated subset")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    ap.add_argument("--summarize", action="store_true", help="only print the tables of stored runs")
     args = ap.parse_args()
     methods = [m.strip() for m in args.methods.split(",")]
-    model = whyllm.load_model(cache=False, threads=args.threads)
-    counter = PassCounter(model.model.base_model)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = None if args.summarize else whyllm.load_model(cache=False, threads=args.threads)
     for set_name in args.set or sorted(SETS):
         cases = SETS[set_name](args.n)
-        rows = {m: {"passes": [], "seqs": [], "seconds": [], "comp": [], "suff": [], "del": [], "ins": [],
-                    "tau": [], "jac": []} for m in methods}
-        for ci, case in enumerate(cases):
-            skeleton = whyllm.explain(case.text, case.target, model=model, template=case.template,
-                                      method="occlusion", features="words")
-            objective = objective_for(skeleton, model)
-
-            def prob(masks, objective=objective, target=skeleton.target):
-                return np.array([target.probability(v) for v in objective(masks)])
-
-            for m in methods:
-                runs = []
-                k_stab = len(cases) if args.stability_prompts is None else args.stability_prompts
-                n_seeds = 1 if m in DETERMINISTIC or ci >= k_stab else args.seeds
-                for seed in range(n_seeds):
-                    c0, r0 = counter.calls, counter.rows
-                    values, secs = run_one(m, case, model, args.budget, seed, skeleton)
-                    if len(values) != len(skeleton.features):
-                        raise RuntimeError(f"{m}: {len(values)} values for {len(skeleton.features)} words")
-                    runs.append(values)
-                    if seed == 0:
-                        rows[m]["passes"].append(counter.calls - c0)
-                        rows[m]["seqs"].append(counter.rows - r0)
-                        rows[m]["seconds"].append(secs)
-                        f = faithfulness(prob, replace(skeleton, values=tuple(map(float, values))).ranking())
-                        rows[m]["comp"].append(f.aopc_comprehensiveness)
-                        rows[m]["suff"].append(f.aopc_sufficiency)
-                        rows[m]["del"].append(f.deletion_auc)
-                        rows[m]["ins"].append(f.insertion_auc)
-                if len(runs) > 1 or m in DETERMINISTIC:
-                    st = stability(runs) if len(runs) > 1 else {"kendall_tau": 1.0, "top_k_jaccard": 1.0}
-                    rows[m]["tau"].append(st["kendall_tau"])
-                    rows[m]["jac"].append(st["top_k_jaccard"])
-            print(f"[{set_name}] {ci + 1}/{len(cases)} {case.name} done", file=sys.stderr, flush=True)
-        summary = {m: {k: float(np.mean(v)) if v else float("nan") for k, v in r.items()}
-                   for m, r in rows.items()}
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        k_stab = len(cases) if args.stability_prompts is None else min(args.stability_prompts, len(cases))
-        meta = {"set": set_name, "n": len(cases), "budget": args.budget, "seeds": args.seeds,
-                "stability_prompts": k_stab,
-                "threads": __import__("torch").get_num_threads(), "model": model.model_id}
-        Path(args.out, f"{set_name}.json").write_text(json.dumps({"meta": meta, "summary": summary,
-                                                                  "per_prompt": rows}, indent=1))
+        store = out / f"{set_name}.jsonl"
+        done = load_records(store, args.budget)
+        if model is not None:
+            run_set(set_name, cases, methods, args, model, store, done)
+            done = load_records(store, args.budget)
+        meta, summary = summarize(done, [c.name for c in cases], methods, args)
+        meta["set"] = set_name
+        (out / f"{set_name}.json").write_text(json.dumps({"meta": meta, "summary": summary}, indent=1))
         print(table(set_name, meta, summary))
+
+
+def load_records(store: Path, budget: int) -> dict[tuple[str, str, int], dict]:
+    """Finished runs of a set (a killed benchmark resumes after the last finished one)."""
+    if not store.exists():
+        return {}
+    records = [json.loads(line) for line in store.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {(r["case"], r["method"], r["seed"]): r for r in records if r["budget"] == budget}
+
+
+def run_set(set_name, cases, methods, args, model, store: Path, done) -> None:
+    counter = PassCounter(model.model.base_model)
+    k_stab = len(cases) if args.stability_prompts is None else args.stability_prompts
+    for ci, case in enumerate(cases):
+        skeleton = whyllm.explain(case.text, case.target, model=model, template=case.template,
+                                  method="occlusion", features="words")
+        objective = objective_for(skeleton, model)
+
+        def prob(masks, objective=objective, target=skeleton.target):
+            return np.array([target.probability(v) for v in objective(masks)])
+
+        for m in methods:
+            n_seeds = 1 if m in DETERMINISTIC or ci >= k_stab else args.seeds
+            for seed in range(n_seeds):
+                if (case.name, m, seed) in done:
+                    continue
+                c0, r0 = counter.calls, counter.rows
+                values, secs = run_one(m, case, model, args.budget, seed, skeleton)
+                passes, seqs = counter.calls - c0, counter.rows - r0  # before scoring its faithfulness
+                if len(values) != len(skeleton.features):
+                    raise RuntimeError(f"{m}: {len(values)} values for {len(skeleton.features)} words")
+                f = faithfulness(prob, replace(skeleton, values=tuple(map(float, values))).ranking())
+                rec = {"case": case.name, "method": m, "seed": seed, "budget": args.budget,
+                       "threads": __import__("torch").get_num_threads(), "values": [float(v) for v in values],
+                       "passes": passes, "seqs": seqs, "seconds": secs,
+                       "comp": f.aopc_comprehensiveness, "suff": f.aopc_sufficiency,
+                       "del": f.deletion_auc, "ins": f.insertion_auc}
+                with open(store, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(rec) + "\n")
+        print(f"[{set_name}] {ci + 1}/{len(cases)} {case.name} done", file=sys.stderr, flush=True)
+
+
+def summarize(done, case_names, methods, args):
+    summary, n_cases, n_stab = {}, set(), set()
+    for m in methods:
+        firsts = [done[(c, m, 0)] for c in case_names if (c, m, 0) in done]
+        if not firsts:
+            continue
+        row = {k: float(np.mean([r[k] for r in firsts])) for k in ("passes", "seqs", "seconds", "comp",
+                                                                      "suff", "del", "ins")}
+        taus, jacs = [], []
+        for c in case_names:
+            runs = [done[(c, m, s)]["values"] for s in range(args.seeds) if (c, m, s) in done]
+            if len(runs) == args.seeds and len(runs) > 1:
+                st = stability(runs)
+                taus.append(st["kendall_tau"])
+                jacs.append(st["top_k_jaccard"])
+                n_stab.add(c)
+        if m in DETERMINISTIC:
+            taus, jacs = [1.0], [1.0]
+        row["tau"] = float(np.mean(taus)) if taus else float("nan")
+        row["jac"] = float(np.mean(jacs)) if jacs else float("nan")
+        row["n"] = len(firsts)
+        n_cases.update(r["case"] for r in firsts)
+        summary[m] = row
+    threads = {r["threads"] for r in done.values()}
+    meta = {"n": len(n_cases), "budget": args.budget, "seeds": args.seeds, "stability_prompts": len(n_stab),
+            "threads": ",".join(map(str, sorted(threads))), "model": "gemma-3-270m-q4_k_m"}
+    return meta, summary
 
 
 def table(set_name: str, meta: dict, summary: dict) -> str:
@@ -137,8 +176,8 @@ def table(set_name: str, meta: dict, summary: dict) -> str:
              "| ins AUC ↑ | Kendall τ | top-k Jaccard |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m, s in summary.items():
-        lines.append(f"| {m} | {s['passes']:.1f} | {s['seqs']:.1f} | {s['seconds']:.2f} | {s['comp']:.3f} | "
-                     f"{s['suff']:.3f} | {s['del']:.3f} | {s['ins']:.3f} | {s['tau']:.3f} | {s['jac']:.3f} |")
+        lines.append(f"| {m} ({s['n']}) | {s['passes']:.1f} | {s['seqs']:.1f} | {s['seconds']:.2f} | "
+                     f"{s['comp']:.3f} | {s['suff']:.3f} | {s['del']:.3f} | {s['ins']:.3f} | {s['tau']:.3f} | {s['jac']:.3f} |")
     return "\n".join(lines)
 
 
