@@ -6,9 +6,9 @@ Per method it reports, averaged over prompts: forward passes of the network, seq
 wall seconds per explanation, AOPC comprehensiveness and sufficiency (probability units, all
 scored by whyllm's own metric code on the same target), and stability over seeds (Kendall tau,
 top-20% Jaccard). Every finished run is appended to benchmarks/results/<set>.jsonl, so a killed
-benchmark resumes where it stopped; the summary goes to <set>.json and a Markdown table is printed (``--summarize``
-prints the tables of what is stored without running anything). The number after a method's name
-is how many prompts it was run on.
+benchmark resumes where it stopped; the summary goes to <set>.json and a Markdown table is
+printed (``--summarize`` prints the tables of what is stored without running anything). The
+number after a method's name is how many prompts it was run on.
 """
 
 from __future__ import annotations
@@ -177,7 +177,8 @@ def table(set_name: str, meta: dict, summary: dict) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m, s in summary.items():
         lines.append(f"| {m} ({s['n']}) | {s['passes']:.1f} | {s['seqs']:.1f} | {s['seconds']:.2f} | "
-                     f"{s['comp']:.3f} | {s['suff']:.3f} | {s['del']:.3f} | {s['ins']:.3f} | {s['tau']:.3f} | {s['jac']:.3f} |")
+                     f"{s['comp']:.3f} | {s['suff']:.3f} | {s['del']:.3f} | {s['ins']:.3f} | "
+                     f"{s['tau']:.3f} | {s['jac']:.3f} |")
     return "\n".join(lines)
 
 
