@@ -102,3 +102,17 @@ def test_cli_unknown_method_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["explain", "x", "--method", "magic"])
     assert exc.value.code == 2
+
+
+def test_unknown_method_parameter(toy):
+    with pytest.raises(whyllm.InputError, match="bad parameter for lime"):
+        whyllm.explain("a b", target=" yes", model=toy, method="lime", kernel="gaussian")
+
+
+def test_cli_options_parse():
+    from whyllm.cli import parse_options
+
+    assert parse_options(["threshold=0.9", "beam-size=2", "decision_threshold=none", "x=abc", "f=true"]) == {
+        "threshold": 0.9, "beam_size": 2, "decision_threshold": None, "x": "abc", "f": True}
+    with pytest.raises(whyllm.InputError, match="KEY=VALUE"):
+        parse_options(["nonsense"])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from rich.console import Console
 
 import whyllm
 from whyllm.methods.bandit import kl_bernoulli, kl_lower, kl_upper
@@ -96,3 +99,17 @@ def test_kl_bounds_by_hand():
     assert lb < 0.7 < ub
     assert kl_bernoulli(0.7, lb) == pytest.approx(0.02, abs=1e-6)
     assert kl_bernoulli(0.7, ub) == pytest.approx(0.02, abs=1e-6)
+
+
+def test_rule_views_and_json(tmp_path):
+    model = planted_model(["w2", "<b>w5</b>"])
+    words = "w0 w1 w2 w3 <b>w5</b> w6"
+    for method in ("anchors", "lore"):
+        exp = whyllm.explain(words, target=" yes", model=model, method=method, seed=0)
+        assert whyllm.Explanation.from_json(exp.to_json()) == exp
+        page = exp.to_html()
+        assert "<b>w5</b>" not in page and "&lt;b&gt;w5&lt;/b&gt;" in page
+        assert ("IF " in page) and ("Features, most supportive first" not in page)
+        buf = io.StringIO()
+        exp.print(Console(file=buf, width=120))
+        assert "'w2'" in buf.getvalue()

@@ -50,7 +50,10 @@ def explain(text: str, target: str | Sequence[str] | None = None, *, model: Lang
     method_cls = METHODS.get(method)
     SEGMENTERS.get(features)
     PERTURBATIONS.get(perturbation)
-    algo = method_cls(**method_params)
+    try:
+        algo = method_cls(**method_params)
+    except TypeError as exc:
+        raise InputError(f"bad parameter for {method}: {exc}") from exc
     model = model if model is not None else default_model()
     meter = CostMeter()
     inp = PromptInput(model, text, template=template, features=features, perturbation=perturbation,

@@ -27,6 +27,30 @@ def read_text_file(path: str) -> str:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
 
 
+def parse_options(pairs: list[str] | None) -> dict:
+    """``--option KEY=VALUE`` pairs as method parameters (numbers, true/false/none, else text)."""
+    out: dict = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--option takes KEY=VALUE, got {pair!r}")
+        low = raw.strip().lower()
+        if low in ("true", "false"):
+            value: object = low == "true"
+        elif low in ("none", "null"):
+            value = None
+        else:
+            try:
+                value = int(raw)
+            except ValueError:
+                try:
+                    value = float(raw)
+                except ValueError:
+                    value = raw
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
 def _check_writable(path: str | None) -> None:
     """Fail before any model work if an output could not be written."""
     if path is None:
@@ -61,6 +85,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.against is not None and args.target is None:
         raise InputError("--against needs --target (the contrast is target vs against)")
     target = (args.target, args.against) if args.against is not None else args.target
+    options = parse_options(args.option)
     for out in (args.json, args.html):
         _check_writable(out)
     from whyllm.features import check_text, split_template
@@ -70,7 +95,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     model = _load(args)
     exp = explain(text, target, model=model, method=args.method, features=args.features, template=template,
                   budget=args.budget, seed=args.seed, perturbation=args.perturbation,
-                  max_new_tokens=args.max_new_tokens, progress=not args.quiet)
+                  max_new_tokens=args.max_new_tokens, progress=not args.quiet, **options)
     if args.evaluate:
         exp = exp.with_metrics(evaluate(exp, model=model).to_dict())
     _write(exp, args)
@@ -140,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--budget", type=int, help="most distinct inputs to score (default: method's)")
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--max-new-tokens", type=int, default=5, help="length of the greedy answer")
+    ex.add_argument("--option", action="append", metavar="KEY=VALUE",
+                    help="a method parameter, e.g. threshold=0.9 or decision_threshold=-2 (repeatable)")
     ex.add_argument("--evaluate", action="store_true", help="also measure faithfulness")
     _model_options(ex)
     ev = sub.add_parser("evaluate", help="measure the faithfulness of a saved explanation")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from whyllm.report.chunks import prompt_chunks
+from whyllm.report.terminal import rule_lines
 
 if TYPE_CHECKING:
     from whyllm.explanation import Explanation
@@ -30,6 +31,7 @@ def _context(exp: Explanation) -> dict:
         "rows": [(rank + 1, exp.features[i].text, exp.values[i]) for rank, i in enumerate(order)],
         "target": exp.target.describe(),
         "answer": exp.target.texts[0],
+        "rule_lines": [text for text, _ in rule_lines(exp)],
     }
 
 

@@ -29,6 +29,11 @@ def print_explanation(exp: Explanation, console: Console | None = None, top: int
     line.append(exp.target.texts[0], style="bold green underline")
     console.print(line)
     console.print(Text(f"{exp.method} · {exp.target.describe()}", style="bold"))
+    if rule_lines(exp):
+        for text, style in rule_lines(exp):
+            console.print(Text(text, style=style))
+        _print_cost(exp, console)
+        return
     table = Table()
     table.add_column("rank", justify="right")
     table.add_column(exp.feature_kind[:-1] if exp.feature_kind.endswith("s") else exp.feature_kind)
@@ -37,14 +42,20 @@ def print_explanation(exp: Explanation, console: Console | None = None, top: int
     table.add_column("")
     for rank, i in enumerate(exp.ranking()[:top], start=1):
         v = exp.values[i]
-        bar = "█" * max(1, round(12 * abs(v) / peak)) if v else ""
+        bar = "█" * max(1, round(12 * abs(v) / peak)) if abs(v) > 1e-9 * peak else ""
         table.add_row(str(rank), Text(exp.features[i].text), f"{v:+.4f}",
                       Text(bar, style="red" if v >= 0 else "blue"))
     console.print(table)
+    _print_cost(exp, console)
+
+
+def _print_cost(exp: Explanation, console: Console) -> None:
     c = exp.cost
-    fit = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in exp.fit.items())
-    console.print(Text(f"full {exp.full_value:.4f} · base {exp.base_value:.4f} · sum {sum(exp.values):+.4f}"
-                  + (f" · {fit}" if fit else "")))
+    fit = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in exp.fit.items()
+                    if not isinstance(v, (list, dict)))
+    if not rule_lines(exp):
+        console.print(Text(f"full {exp.full_value:.4f} · base {exp.base_value:.4f} · "
+                           f"sum {sum(exp.values):+.4f}" + (f" · {fit}" if fit else "")))
     console.print(f"cost: {c.sequences} sequences in {c.forward_passes} forward passes, {c.tokens} tokens, "
                   f"{c.cache_hits} cache hits, {c.seconds:.2f} s", style="dim")
 
@@ -61,3 +72,28 @@ def print_faithfulness(metrics: dict, console: Console | None = None) -> None:
     console.print(table)
     console.print(f"deletion AUC {metrics['deletion_auc']:.4f} (lower is better) · "
                   f"insertion AUC {metrics['insertion_auc']:.4f} (higher is better)")
+
+
+def rule_lines(exp: Explanation) -> list[tuple[str, str]]:
+    """Plain-language lines for rule explanations (Anchors, LORE); empty for attributions."""
+    fit = exp.fit
+    if "anchor" in fit:
+        words = " AND ".join(repr(w) for w in fit["anchor_words"]) or "nothing"
+        lines = [(f"IF {words} {'is' if len(fit['anchor']) == 1 else 'are'} kept THEN "
+                  f"{fit['decision']}", "bold red"),
+                 (f"precision {fit['precision']:.3f} (confidence bound {fit['precision_lb']:.3f}.."
+                  f"{fit['precision_ub']:.3f}, {fit['samples']} samples) · "
+                  f"coverage {fit['coverage']:.3f}", "")]
+        if not fit.get("confident", True):
+            lines.append((f"warning: {fit.get('warning', 'not confident')}", "yellow"))
+        return lines
+    if "counterfactuals" in fit:
+        cond = " AND ".join(f"{c['word']!r} {'kept' if c['kept'] else 'perturbed'}" for c in fit["rule"])
+        lines = [(f"rule: IF {cond or 'anything'} THEN {fit['decision']}", "bold red")]
+        for c in fit["counterfactuals"]:
+            mark = "flips the output (verified)" if c["flips"] else "does not flip it (checked)"
+            lines.append((f"counterfactual: perturb {' + '.join(repr(w) for w in c['words'])} -> {mark}", ""))
+        lines.append((f"fidelity {fit['fidelity']:.3f} · hit {fit['hit']} · c-hit {fit['c_hit']:.2f} · "
+                      f"neighbourhood {fit['neighbourhood']}", ""))
+        return lines
+    return []
