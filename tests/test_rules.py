@@ -113,3 +113,15 @@ def test_rule_views_and_json(tmp_path):
         buf = io.StringIO()
         exp.print(Console(file=buf, width=120))
         assert "'w2'" in buf.getvalue()
+
+
+def test_held_out_anchor_precision():
+    from whyllm.metrics.rules import anchor_precision
+
+    model = planted_model(["w2", "w5"])
+    exp = whyllm.explain(WORDS, target=("yes", "no"), model=model, method="anchors", seed=0)
+    held = anchor_precision(exp, model, n=500, seed=1)
+    assert held["precision"] == 1.0 and held["n"] == 500
+    with pytest.warns(UserWarning):
+        partial = whyllm.explain(WORDS, target=("yes", "no"), model=model, method="anchors", seed=0, budget=30)
+    assert anchor_precision(partial, model, n=500, seed=1)["precision"] < 0.95

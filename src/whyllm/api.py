@@ -78,7 +78,8 @@ def explain(text: str, target: str | Sequence[str] | None = None, *, model: Lang
     )
 
 
-def objective_for(exp: Explanation, model: LanguageModel, meter: CostMeter | None = None) -> Objective:
+def objective_for(exp: Explanation, model: LanguageModel, meter: CostMeter | None = None,
+                  with_top: bool = False) -> Objective:
     """Rebuild the scoring function behind ``exp`` on ``model`` (same features and target)."""
     inp = PromptInput(model, exp.text, template=exp.template, features=exp.feature_kind,
                       perturbation=exp.params.get("perturbation", "delete"),
@@ -87,7 +88,7 @@ def objective_for(exp: Explanation, model: LanguageModel, meter: CostMeter | Non
         raise InputError("this model splits the text into other features than the explanation's; "
                          f"was it made with another model? (explanation: {exp.model.model_id})")
     tgt = Target.from_dict(exp.target.to_dict())
-    return Objective(model, inp, tgt, meter if meter is not None else CostMeter())
+    return Objective(model, inp, tgt, meter if meter is not None else CostMeter(), with_top=with_top)
 
 
 def evaluate(exp: Explanation, model: LanguageModel | None = None) -> Faithfulness:
