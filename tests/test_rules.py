@@ -123,5 +123,6 @@ def test_held_out_anchor_precision():
     held = anchor_precision(exp, model, n=500, seed=1)
     assert held["precision"] == 1.0 and held["n"] == 500
     with pytest.warns(UserWarning):
-        partial = whyllm.explain(WORDS, target=("yes", "no"), model=model, method="anchors", seed=0, budget=30)
+        partial = whyllm.explain(WORDS, target=("yes", "no"), model=model, method="anchors", seed=0,
+                                 budget=30)
     assert anchor_precision(partial, model, n=500, seed=1)["precision"] < 0.95
