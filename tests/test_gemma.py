@@ -140,3 +140,17 @@ def test_prefix_reuse_beyond_the_sliding_window(gemma):
     got = gemma.score(reqs)
     for r, lp in zip(reqs, got):
         np.testing.assert_allclose(lp, gemma.plain_logprobs(r.prompt, r.continuation), atol=1e-4)
+
+
+def test_anchors_and_lore_on_gemma(gemma):
+    from whyllm.metrics.rules import anchor_precision
+
+    model = gemma
+    exp = whyllm.explain(EIFFEL, target=" Paris", model=model, method="anchors", seed=0)
+    assert exp.fit["confident"] and exp.fit["precision_lb"] >= 0.95
+    assert "Eiffel" in exp.fit["anchor_words"] and exp.cost.sequences <= 2000
+    # the promise holds on fresh perturbations the search never saw
+    assert anchor_precision(exp, model, n=200, seed=5)["precision"] >= 0.9
+    lore = whyllm.explain(EIFFEL, target=" Paris", model=model, method="lore", seed=0)
+    assert lore.fit["hit"] and lore.fit["fidelity"] > 0.8
+    assert any(c["flips"] and c["words"] == ["Eiffel"] for c in lore.fit["counterfactuals"])

@@ -17,6 +17,7 @@ import math
 import warnings
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from whyllm.methods.bandit import kl_lower, kl_lucb, kl_upper
 from whyllm.methods.base import METHODS, Attribution, Method
@@ -71,7 +72,9 @@ class Anchors(Method):
         self.check_budget(n, budget)
         rules = setup_rules(objective, rng, self.sample_proba, self.decision_threshold)
         search = _Search(self, rules, budget, n)
-        anchor, confident = search.run()
+        with tqdm(total=budget, desc="anchors", unit="call", leave=False,
+                  disable=not objective.progress) as search.bar:
+            anchor, confident = search.run()
         mean, lb, ub = search.bounds(anchor)
         idx = [int(i) for i in np.flatnonzero(anchor)]
         fit = {"anchor": idx, "anchor_words": [objective.input.features[i].text for i in idx],
@@ -93,6 +96,7 @@ class _Search:
         self.m, self.rules, self.budget, self.n = method, rules, budget, n
         self.store = _Store(n)
         self.exhausted = False
+        self.bar: tqdm | None = None
         self.max_draws = max(20000, 20 * budget)
         cover = rules.sampler.presence(np.zeros(n, dtype=bool), method.coverage_samples)
         self._coverage_rows = cover
@@ -115,6 +119,9 @@ class _Search:
             lab = labels[i * count:(i + 1) * count]
             self.store.add(a, present, lab)
             out.append((count, int(lab.sum())))
+        if self.bar is not None:
+            self.bar.n = self.rules.objective.evaluations
+            self.bar.refresh()
         return out
 
     def coverage(self, anchor: np.ndarray) -> float:
