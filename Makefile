@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-anchors clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,5 +30,17 @@ bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/peers.py
 
+# alibi 0.9.6 pins numpy<2 and transformers<5 but its AnchorText runs on this stack; it gets its own
+# environment (installed without its pins) so that the main one stays consistent
+.venv-alibi/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-alibi
+	.venv-alibi/bin/python -m pip install -q torch==2.13.0
+	.venv-alibi/bin/python -m pip install -q -e . spacy spacy-lookups-data scikit-image dill attrs requests matplotlib
+	.venv-alibi/bin/python -m pip install -q --no-deps alibi==0.9.6
+	touch .venv-alibi/.installed
+
+bench-anchors: .venv-alibi/.installed
+	.venv-alibi/bin/python benchmarks/anchors.py -n 30
+
 clean:
-	rm -rf $(VENV) explanation.json report.html
+	rm -rf $(VENV) .venv-alibi explanation.json report.html
