@@ -67,7 +67,10 @@ def alibi_anchor(text: str, predictor: CountingPredictor, seed: int) -> tuple[li
     starts = [m.start() for m in re.finditer(r"\S+", text)]
     positions = exp.data["raw"].get("positions", [])
     anchor = sorted({max(i for i, s in enumerate(starts) if s <= p) for p in positions})
-    return anchor, {"precision": float(exp.precision), "coverage": float(exp.coverage),
+    # alibi reports an array for an empty anchor
+    precision = float(np.atleast_1d(exp.precision)[-1])
+    coverage = float(np.atleast_1d(exp.coverage)[-1])
+    return anchor, {"precision": precision, "coverage": coverage,
                     "words": list(exp.anchor)}
 
 
@@ -108,7 +111,9 @@ def main() -> None:
         t0 = time.perf_counter()
         lore = whyllm.explain(case.text, case.target, method="lore", **common)
         rec["lore"] = {"c_hit": lore.fit["c_hit"], "fidelity": lore.fit["fidelity"], "hit": lore.fit["hit"],
-                       "counterfactuals": len(lore.fit["counterfactuals"]), "calls": lore.cost.sequences,
+                       "counterfactuals": len(lore.fit["counterfactuals"]),
+                       "flipped": sum(c["flips"] for c in lore.fit["counterfactuals"]),
+                       "calls": lore.cost.sequences,
                        "seconds": time.perf_counter() - t0}
         if not args.skip_alibi:
             alibi_pred = CountingPredictor(forward, sign)
@@ -144,9 +149,13 @@ def summary_table(store: Path) -> str:
                         f"| {_mean(rs, 'seconds'):.1f} |")
     lore = [r["lore"] for r in recs if "lore" in r]
     if lore:
-        rows.append(f"\nLORE on {len(lore)} sentences: counterfactual flip rate (c-hit) "
-                    f"{_mean(lore, 'c_hit'):.3f}, "
-                    f"fidelity {_mean(lore, 'fidelity'):.3f}, hit {_mean(lore, 'hit'):.3f}, "
+        found = sum(r["counterfactuals"] for r in lore)
+        flipped = sum(r.get("flipped", 0) for r in lore)
+        with_cf = sum(r["counterfactuals"] > 0 for r in lore)
+        rate = flipped / found if found else float("nan")
+        rows.append(f"\nLORE on {len(lore)} sentences: counterfactual rules found on {with_cf}, "
+                    f"{flipped}/{found} flip the model when applied (flip rate {rate:.3f}); tree fidelity "
+                    f"{_mean(lore, 'fidelity'):.3f}, hit {_mean(lore, 'hit'):.3f}, "
                     f"model calls {_mean(lore, 'calls'):.0f}")
     return "\n".join(rows)
 

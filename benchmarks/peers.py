@@ -142,14 +142,16 @@ def run_set(set_name, cases, methods, args, model, store: Path, done) -> None:
 
 def summarize(done, case_names, methods, args):
     summary, n_cases, n_stab = {}, set(), set()
+    # only prompts every method has finished, so that all rows average over the same prompts
+    complete = [c for c in case_names if all((c, m, 0) in done for m in methods)]
     for m in methods:
-        firsts = [done[(c, m, 0)] for c in case_names if (c, m, 0) in done]
+        firsts = [done[(c, m, 0)] for c in complete]
         if not firsts:
             continue
         row = {k: float(np.mean([r[k] for r in firsts])) for k in ("passes", "seqs", "seconds", "comp",
                                                                       "suff", "del", "ins")}
         taus, jacs = [], []
-        for c in case_names:
+        for c in complete:
             runs = [done[(c, m, s)]["values"] for s in range(args.seeds) if (c, m, s) in done]
             if len(runs) == args.seeds and len(runs) > 1:
                 st = stability(runs)
