@@ -15,28 +15,26 @@ def kl_bernoulli(p: float, q: float) -> float:
     return p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
 
 
-def kl_upper(p: float, level: float) -> float:
-    """Largest q >= p with KL(p, q) <= level (bisection)."""
-    lo, hi = p, min(1.0, p + math.sqrt(level / 2.0))
+def _kl_bound(p: float, level: float, upper: bool) -> float:
+    """The q farthest from p (above it if ``upper``) with KL(p, q) <= level, by bisection."""
+    near, far = p, (min(1.0, p + math.sqrt(level / 2.0)) if upper else max(0.0, p - math.sqrt(level / 2.0)))
     for _ in range(40):
-        mid = (lo + hi) / 2
+        mid = (near + far) / 2
         if kl_bernoulli(p, mid) > level:
-            hi = mid
+            far = mid
         else:
-            lo = mid
-    return hi
+            near = mid
+    return far
+
+
+def kl_upper(p: float, level: float) -> float:
+    """Largest q >= p with KL(p, q) <= level."""
+    return _kl_bound(p, level, upper=True)
 
 
 def kl_lower(p: float, level: float) -> float:
-    """Smallest q <= p with KL(p, q) <= level (bisection)."""
-    lo, hi = max(0.0, p - math.sqrt(level / 2.0)), p
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if kl_bernoulli(p, mid) > level:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    """Smallest q <= p with KL(p, q) <= level."""
+    return _kl_bound(p, level, upper=False)
 
 
 def exploration_rate(n_arms: int, t: int, delta: float) -> float:
