@@ -40,7 +40,7 @@ class PassCounter:
     """Counts forward passes and rows through the network body, whoever calls it."""
 
     def __init__(self, body) -> None:
-        self.calls = self.rows = 0
+        self.calls = self.rows = self.tokens = 0
         body.register_forward_pre_hook(self._hook, with_kwargs=True)
 
     def _hook(self, module, args, kwargs):
@@ -49,14 +49,20 @@ class PassCounter:
             x = args[0]
         self.calls += 1
         self.rows += int(x.shape[0]) if x is not None else 1
+        self.tokens += int(x.shape[0] * x.shape[1]) if x is not None else 0
 
 
 def run_one(name: str, case, model, budget: int, seed: int, skeleton):
     hf, tok = model.model, model.tokenizer
     t0 = time.perf_counter()
     if name.startswith("whyllm"):
-        exp = whyllm.explain(case.text, case.target, model=model, template=case.template,
-                             method=name.split()[1], features="words", budget=budget, seed=seed)
+        # "whyllm-noprefix" is the same method with the shared-prefix key/value reuse switched off
+        model.reuse_prefix = not name.startswith("whyllm-noprefix")
+        try:
+            exp = whyllm.explain(case.text, case.target, model=model, template=case.template,
+                                 method=name.split()[1], features="words", budget=budget, seed=seed)
+        finally:
+            model.reuse_prefix = True
         values = np.asarray(exp.values)
     elif name.startswith("captum"):
         side = None
@@ -124,15 +130,16 @@ def run_set(set_name, cases, methods, args, model, store: Path, done) -> None:
             for seed in range(n_seeds):
                 if (case.name, m, seed) in done:
                     continue
-                c0, r0 = counter.calls, counter.rows
+                c0, r0, t0 = counter.calls, counter.rows, counter.tokens
                 values, secs = run_one(m, case, model, args.budget, seed, skeleton)
-                passes, seqs = counter.calls - c0, counter.rows - r0  # before scoring its faithfulness
+                # before scoring its faithfulness
+                passes, seqs, tokens = counter.calls - c0, counter.rows - r0, counter.tokens - t0
                 if len(values) != len(skeleton.features):
                     raise RuntimeError(f"{m}: {len(values)} values for {len(skeleton.features)} words")
                 f = faithfulness(prob, replace(skeleton, values=tuple(map(float, values))).ranking())
                 rec = {"case": case.name, "method": m, "seed": seed, "budget": args.budget,
                        "threads": __import__("torch").get_num_threads(), "values": [float(v) for v in values],
-                       "passes": passes, "seqs": seqs, "seconds": secs,
+                       "passes": passes, "seqs": seqs, "tokens": tokens, "seconds": secs,
                        "comp": f.aopc_comprehensiveness, "suff": f.aopc_sufficiency,
                        "del": f.deletion_auc, "ins": f.insertion_auc}
                 with open(store, "a", encoding="utf-8") as fh:
@@ -148,8 +155,8 @@ def summarize(done, case_names, methods, args):
         firsts = [done[(c, m, 0)] for c in complete]
         if not firsts:
             continue
-        row = {k: float(np.mean([r[k] for r in firsts])) for k in ("passes", "seqs", "seconds", "comp",
-                                                                      "suff", "del", "ins")}
+        row = {k: float(np.mean([r.get(k, np.nan) for r in firsts]))
+               for k in ("passes", "seqs", "tokens", "seconds", "comp", "suff", "del", "ins")}
         taus, jacs = [], []
         for c in complete:
             runs = [done[(c, m, s)]["values"] for s in range(args.seeds) if (c, m, s) in done]
@@ -174,13 +181,14 @@ def summarize(done, case_names, methods, args):
 def table(set_name: str, meta: dict, summary: dict) -> str:
     lines = [f"\n### {set_name}: {meta['n']} prompts, budget {meta['budget']}, stability over "
              f"{meta['seeds']} seeds on {meta['stability_prompts']} prompts, {meta['threads']} thread(s)\n",
-             "| method | forward passes | sequences | seconds | AOPC comp ↑ | AOPC suff ↓ | del AUC ↓ "
-             "| ins AUC ↑ | Kendall τ | top-k Jaccard |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| method | forward passes | sequences | tokens | seconds | AOPC comp ↑ | AOPC suff ↓ "
+             "| del AUC ↓ | ins AUC ↑ | Kendall τ | top-k Jaccard |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m, s in summary.items():
-        lines.append(f"| {m} ({s['n']}) | {s['passes']:.1f} | {s['seqs']:.1f} | {s['seconds']:.2f} | "
-                     f"{s['comp']:.3f} | {s['suff']:.3f} | {s['del']:.3f} | {s['ins']:.3f} | "
-                     f"{s['tau']:.3f} | {s['jac']:.3f} |")
+        tokens = "–" if np.isnan(s["tokens"]) else f"{s['tokens']:.0f}"
+        lines.append(f"| {m} ({s['n']}) | {s['passes']:.1f} | {s['seqs']:.1f} | {tokens} "
+                     f"| {s['seconds']:.2f} | {s['comp']:.3f} | {s['suff']:.3f} | {s['del']:.3f} "
+                     f"| {s['ins']:.3f} | {s['tau']:.3f} | {s['jac']:.3f} |")
     return "\n".join(lines)
 
 

@@ -47,6 +47,7 @@ class HFModel(LanguageModel):
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._prefix_cache: dict[tuple[int, ...], object] = {}
         self._fast_path = True
+        self.reuse_prefix = True  # switch off only to measure what prefix reuse saves
         if probe:
             self._fast_path = self._probe_fast_path()
 
@@ -129,6 +130,8 @@ class HFModel(LanguageModel):
         """Prefix to encode once for this batch: the batch's own common prefix when it is cached or
         saves more tokens than its own pass costs, else the prefix shared by the whole call (cached
         after its first batch). It never reaches the first position whose logits are needed."""
+        if not self.reuse_prefix:
+            return 0
         own = common_prefix_len(rows, limit=min(len(r.prompt) for r in requests) - 1)
         shared = min(shared, own)
         if rows[0][:own] in self._prefix_cache or len(rows) * (own - shared) > own:
