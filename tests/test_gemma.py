@@ -108,8 +108,14 @@ def test_plain_path_agrees_with_fast_path(gemma):
         plain = gemma.score(reqs)
     finally:
         gemma._fast_path = True
-    for a, b in zip(fast, plain):
+    gemma.reuse_prefix = False
+    try:
+        no_prefix = gemma.score(reqs)
+    finally:
+        gemma.reuse_prefix = True
+    for a, b, c in zip(fast, plain, no_prefix):
         np.testing.assert_allclose(a, b, atol=1e-4)
+        np.testing.assert_allclose(a, c, atol=1e-4)
 
 
 def test_load_model_by_path(gemma, tmp_path):
