@@ -88,6 +88,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     ap.add_argument("--summarize", action="store_true", help="only print the tables of stored runs")
+    ap.add_argument("--reverse", action="store_true",
+                    help="take the prompts last first (a second process can share the same store)")
     args = ap.parse_args()
     methods = [m.strip() for m in args.methods.split(",")]
     out = Path(args.out)
@@ -117,7 +119,11 @@ def load_records(store: Path, budget: int) -> dict[tuple[str, str, int], dict]:
 def run_set(set_name, cases, methods, args, model, store: Path, done) -> None:
     counter = PassCounter(model.model.base_model)
     k_stab = len(cases) if args.stability_prompts is None else args.stability_prompts
-    for ci, case in enumerate(cases):
+    order = list(enumerate(cases))
+    for ci, case in order[::-1] if args.reverse else order:
+        if all((case.name, m, 0) in done for m in methods) and ci >= k_stab:
+            continue
+        done.update(load_records(store, args.budget))  # another process may have finished it
         skeleton = whyllm.explain(case.text, case.target, model=model, template=case.template,
                                   method="occlusion", features="words")
         objective = objective_for(skeleton, model)
