@@ -46,8 +46,7 @@ class Objective:
         n_cont = len(self.target.ids)
         requests = []
         for ids in todo:
-            requests.extend(r if not self.with_top else type(r)(r.prompt, r.continuation, True)
-                            for r in self.target.requests(ids))
+            requests.extend(self.target.requests(ids, top=self.with_top))
         out = self.model.score(requests, self.meter, progress=self.progress)
         for i, ids in enumerate(todo):
             parts = out[i * n_cont:(i + 1) * n_cont]
@@ -72,9 +71,3 @@ class Objective:
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         masks = np.atleast_2d(np.asarray(masks, dtype=bool))
         return self.score_ids([self.input.ids_for(m) for m in masks])
-
-    def full(self) -> float:
-        return float(self(np.ones(self.n_features, dtype=bool))[0])
-
-    def empty(self) -> float:
-        return float(self(np.zeros(self.n_features, dtype=bool))[0])

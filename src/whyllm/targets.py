@@ -29,8 +29,8 @@ class Target:
     texts: tuple[str, ...]
     ids: tuple[tuple[int, ...], ...]
 
-    def requests(self, prompt_ids: tuple[int, ...]) -> list[ScoreRequest]:
-        return [ScoreRequest(prompt_ids, c) for c in self.ids]
+    def requests(self, prompt_ids: tuple[int, ...], top: bool = False) -> list[ScoreRequest]:
+        return [ScoreRequest(prompt_ids, c, top) for c in self.ids]
 
     def value(self, logprobs: Sequence[np.ndarray]) -> float:
         sums = [float(np.sum(lp)) for lp in logprobs]

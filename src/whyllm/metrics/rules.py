@@ -12,7 +12,6 @@ def anchor_precision(exp: Explanation, model: LanguageModel, n: int = 500, seed:
     """Precision of ``exp``'s anchor on ``n`` fresh perturbations (anchor kept, every other feature
     perturbed with the explanation's probability), drawn with their own generator."""
     from whyllm.api import objective_for
-    from whyllm.features.sampler import PerturbationSampler
     from whyllm.methods.rules import setup_rules
 
     if "anchor" not in exp.fit:
@@ -24,8 +23,7 @@ def anchor_precision(exp: Explanation, model: LanguageModel, n: int = 500, seed:
     rules = setup_rules(objective, rng, params.get("sample_proba", 0.5), params.get("decision_threshold"))
     anchor = np.zeros(objective.n_features, dtype=bool)
     anchor[exp.fit["anchor"]] = True
-    sampler = PerturbationSampler(objective.input, rng, params.get("sample_proba", 0.5))
-    _, seqs = sampler.draw(anchor, n)
+    _, seqs = rules.sampler.draw(anchor, n)
     holds = rules.holds(seqs)
     return {"precision": float(holds.mean()), "n": n, "model_calls": objective.evaluations,
             "cost": objective.meter.snapshot().to_dict()}
