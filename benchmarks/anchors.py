@@ -28,18 +28,34 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peer_methods import PlainForward
 from prompts import sst2
 
 import whyllm
+from whyllm.cost import CostMeter
+from whyllm.models.base import ScoreRequest
 
 FILLER = "UNK"
 
 
-class CountingPredictor:
-    """Label predictor for alibi and for held-out checks: 1 if ' positive' beats ' negative'."""
+class ContrastScorer:
+    """log p(' positive') - log p(' negative') for whole texts: the template is filled in, the
+    prompt tokenized as a whole, and scored by whyllm's batched scorer (score cache off)."""
 
-    def __init__(self, forward: PlainForward, sign: int) -> None:
+    def __init__(self, model, case) -> None:
+        self.model, self.template = model, case.template or "{text}"
+        self.targets = [model.encode_continuation(t) for t in case.target]
+
+    def __call__(self, texts) -> np.ndarray:
+        ids = [self.model.encode(self.template.replace("{text}", t, 1)).ids for t in texts]
+        reqs = [ScoreRequest(i, c) for i in ids for c in self.targets]
+        vals = [float(np.sum(v)) for v in self.model.score(reqs, CostMeter())]
+        return np.asarray(vals[0::2]) - np.asarray(vals[1::2])
+
+
+class CountingPredictor:
+    """Label predictor for alibi and for held-out checks: 1 if the full text's winner still wins."""
+
+    def __init__(self, forward: ContrastScorer, sign: int) -> None:
         self.forward, self.sign, self.calls = forward, sign, 0
 
     def __call__(self, texts) -> np.ndarray:
@@ -91,7 +107,7 @@ def main() -> None:
         if case.name in done:
             continue
         words = case.text.split()
-        forward = PlainForward(model.model, model.tokenizer, case)
+        forward = ContrastScorer(model, case)
         sign = 1 if forward([case.text])[0] > 0 else -1
         label = "positive" if sign > 0 else "negative"
         rec: dict = {"case": case.name, "n_words": len(words), "label": label}

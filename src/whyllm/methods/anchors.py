@@ -130,7 +130,10 @@ class _Search:
     def bounds(self, anchor: np.ndarray) -> tuple[float, float, float]:
         count, hits = self.store.stats(anchor)
         mean = hits / max(count, 1)
-        beta = math.log(1.0 / (self.m.delta / (1 + (self.m.beam_size - 1) * self.n)))
+        # union bound: the empty anchor, tested once before any search, gets half of delta; the
+        # other half is split over the anchors the beam can confirm, as in the reference code
+        tests = 1 if not anchor.any() else 1 + (self.m.beam_size - 1) * self.n
+        beta = math.log(2.0 * tests / self.m.delta)
         return mean, kl_lower(mean, beta / max(count, 1)), kl_upper(mean, beta / max(count, 1))
 
     def confirm(self, anchor: np.ndarray) -> bool:
