@@ -1,0 +1,222 @@
+"""Scoring many perturbed prompts under many neuron clamps, cheaply.
+
+Neurons are read and enforced at the *last prompt position* only, so everything before it is the
+same under every clamp. :class:`NeuronRunner` therefore runs each prompt's head (all tokens but the
+last) once, keeps its key/value cache, and every later call with another clamp runs only the last
+prompt token and the target's tokens on top of it. A plain mode (the whole sequence every call)
+serves models without a usable cache and checks the fast mode (they agree to float32 precision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from whyllm.cost import CostMeter
+from whyllm.decision import Decision
+from whyllm.neurons.hooks import Clamp, NeuronHooks
+from whyllm.neurons.sites import Sites
+from whyllm.targets import Target
+
+
+@dataclass
+class RunResult:
+    """Per prompt: the target value, whether the decision holds, a margin that is > 0 exactly when
+    it holds, and optionally every neuron's activation and d margin / d activation."""
+
+    values: np.ndarray
+    holds: np.ndarray
+    margins: np.ndarray
+    acts: np.ndarray | None = None
+    grads: np.ndarray | None = None
+
+    @property
+    def precision(self) -> float:
+        return float(self.holds.mean()) if len(self.holds) else float("nan")
+
+
+class _Chunk:
+    """A batch of prompts: its rows (prompt + continuation head) and cached prompt heads."""
+
+    def __init__(self, prompts: Sequence[tuple[int, ...]], target: Target) -> None:
+        self.prompts = list(prompts)
+        rows: list[tuple[int, ...]] = []
+        self.row_prompt: list[int] = []
+        self.reads: list[list[tuple[int, int, tuple[int, ...]]]] = []  # per prompt: (row, start, cont)
+        for j, p in enumerate(self.prompts):
+            mine: dict[tuple[int, ...], int] = {}
+            reads = []
+            for cont in target.ids:
+                seq = p + cont[:-1]
+                if seq not in mine:
+                    mine[seq] = len(rows)
+                    rows.append(seq)
+                    self.row_prompt.append(j)
+                reads.append((mine[seq], len(p) - 1, cont))
+            self.reads.append(reads)
+        self.rows = rows
+        self.first_row = [reads[0][0] for reads in self.reads]
+        self.cache = None
+        self.width = 0
+
+
+class NeuronRunner:
+    """Runs ``prompts`` (token ids, BOS included) with the target's continuations under clamps."""
+
+    def __init__(self, lm, sites: Sites, target: Target, decision: Decision,
+                 prompts: Sequence[tuple[int, ...]], meter: CostMeter | None = None, batch_size: int = 32,
+                 reuse_prefix: bool = True) -> None:
+        self.lm, self.sites, self.target, self.decision = lm, sites, target, decision
+        self.meter = meter if meter is not None else CostMeter()
+        self.n = len(prompts)
+        # a sliding-window layer's cache drops old tokens, which the head cache cannot survive
+        window = getattr(lm.model.config, "sliding_window", None) or 10**9
+        longest = max(len(p) for p in prompts) + max(len(c) for c in target.ids)
+        self.reuse_prefix = reuse_prefix and min(len(p) for p in prompts) >= 2 and longest < window
+        self.chunks = [_Chunk(prompts[i:i + batch_size], target) for i in range(0, len(prompts), batch_size)]
+
+    # --- one chunk -------------------------------------------------------------------------
+    def _head_cache(self, chunk: _Chunk):
+        if chunk.cache is None:
+            heads = [chunk.prompts[j][:-1] for j in chunk.row_prompt]
+            chunk.width = max(len(h) for h in heads)
+            ids, mask = _pad(heads, chunk.width, self.lm.pad_id)
+            with torch.inference_mode(False), torch.no_grad():
+                out = self.lm.model.base_model(input_ids=ids, attention_mask=mask, use_cache=True)
+            chunk.cache, chunk.head_mask = out.past_key_values, mask
+            self.meter.forward_passes += 1
+            self.meter.tokens += sum(len(h) for h in heads)
+        return chunk.cache
+
+    def _hidden(self, chunk: _Chunk, clamp: Clamp | None, record: bool, grad: bool):
+        """Hidden states of every row, indexed so that position 0 is the last prompt token."""
+        starts = [len(chunk.prompts[j]) - 1 for j in chunk.row_prompt]
+        embeddings = self.lm.model.get_input_embeddings()
+        if clamp is not None:
+            clamp = clamp.rows(np.asarray(chunk.row_prompt)) if clamp.values.ndim == 2 else clamp
+        if self.reuse_prefix:
+            cache = self._head_cache(chunk)
+            tails = [seq[s:] for seq, s in zip(chunk.rows, starts)]
+            width = max(len(t) for t in tails)
+            ids, tail_mask = _pad(tails, width, self.lm.pad_id)
+            mask = torch.cat([chunk.head_mask, tail_mask], dim=1)
+            position_ids = torch.tensor(starts)[:, None] + torch.arange(width)[None, :]
+            hooks = NeuronHooks(self.sites, torch.zeros(len(tails), dtype=torch.long), clamp, record, grad,
+                                embeddings)
+            try:
+                with hooks:
+                    hidden = self.lm.model.base_model(input_ids=ids, attention_mask=mask, position_ids=position_ids,
+                                                      past_key_values=cache, use_cache=True).last_hidden_state
+            finally:  # drop what this call appended: the head cache serves the next clamp
+                extra = cache.get_seq_length() - chunk.width
+                if extra > 0:
+                    cache.crop(-extra)
+            offsets = torch.zeros(len(tails), dtype=torch.long)
+            self.meter.tokens += sum(len(t) for t in tails)
+        else:
+            width = max(len(r) for r in chunk.rows)
+            ids, mask = _pad(chunk.rows, width, self.lm.pad_id)
+            offsets = torch.tensor(starts)
+            hooks = NeuronHooks(self.sites, offsets, clamp, record, grad, embeddings)
+            with hooks:
+                hidden = self.lm.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+            self.meter.tokens += sum(len(r) for r in chunk.rows)
+        self.meter.forward_passes += 1
+        self.meter.sequences += len(chunk.rows)
+        return hidden, offsets, hooks
+
+    def _margins(self, chunk: _Chunk, hidden: torch.Tensor, offsets: torch.Tensor):
+        """(values, margins) per prompt of the chunk, as differentiable tensors.
+
+        All read positions go through the output layer in one product (one pass over its weight);
+        a contrast of one-token continuations needs only those two rows of it, since
+        log p(a) - log p(b) = logit(a) - logit(b) there.
+        """
+        rows, pos, toks, owner = [], [], [], []
+        for j, reads in enumerate(chunk.reads):
+            for r, (row, _, cont) in enumerate(reads):
+                for t, tok in enumerate(cont):
+                    rows.append(row)
+                    pos.append(int(offsets[row]) + t)
+                    toks.append(tok)
+                    owner.append((j, r))
+        h = hidden[torch.tensor(rows), torch.tensor(pos)]
+        n_prompts, n_conts = len(chunk.reads), len(self.target.ids)
+        sums = [[[] for _ in range(n_conts)] for _ in range(n_prompts)]
+        tops = [[[] for _ in range(n_conts)] for _ in range(n_prompts)]
+        if self.target.kind == "contrast" and all(len(c) == 1 for c in self.target.ids):
+            both = torch.tensor([c[0] for c in self.target.ids])
+            logits = self._sub_logits(h, both)  # (reads, 2)
+            for k, (j, r) in enumerate(owner):
+                sums[j][r].append(logits[k, r])
+        else:
+            logits = self.lm._logits_from_hidden(h).float()
+            toks_t = torch.tensor(toks)
+            lp = torch.log_softmax(logits, dim=-1)[torch.arange(len(toks)), toks_t]
+            own = logits[torch.arange(len(toks)), toks_t]
+            rival = logits.scatter(1, toks_t[:, None], float("-inf")).max(dim=-1).values
+            for k, (j, r) in enumerate(owner):
+                sums[j][r].append(lp[k])
+                tops[j][r].append(own[k] - rival[k])
+        lp_sum = torch.stack([torch.stack([torch.stack(c).sum() for c in per]) for per in sums])
+        values = lp_sum[:, 0] - lp_sum[:, 1] if self.target.kind == "contrast" else lp_sum[:, 0]
+        d = self.decision
+        if d.kind == "sign":
+            margins = values * d.sign
+        elif d.kind == "threshold":
+            margins = values - d.threshold
+        else:
+            margins = torch.stack([torch.stack(per[0]).min() for per in tops])
+        return values, margins
+
+    def _sub_logits(self, h: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits of ``tokens`` only (the output layer's rows for them, softcapping included)."""
+        head = self.lm.model.get_output_embeddings()
+        logits = h @ head.weight[tokens].T
+        if getattr(head, "bias", None) is not None:
+            logits = logits + head.bias[tokens]
+        cap = getattr(self.lm.model.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits.float()
+
+    # --- public ----------------------------------------------------------------------------
+    def run(self, clamp: Clamp | None = None, record: bool = False, grad: bool = False) -> RunResult:
+        """Score every prompt with ``clamp`` enforced; ``record``/``grad`` also return activations and
+        d margin / d activation of every neuron at the last prompt position."""
+        values, margins, acts, grads = [], [], [], []
+        done = 0
+        for chunk in self.chunks:
+            ctx = torch.enable_grad() if grad else torch.no_grad()
+            with torch.inference_mode(False), ctx:
+                hidden, offsets, hooks = self._hidden(chunk, clamp, record or grad, grad)
+                v, m = self._margins(chunk, hidden, offsets)
+                if grad:
+                    per_site = [hooks.records[si] for si in range(len(self.sites))]
+                    g = torch.autograd.grad(m.sum(), per_site, allow_unused=True)
+                    g = torch.cat([torch.zeros_like(a) if gi is None else gi for a, gi in zip(per_site, g)], 1)
+                    # rows of one prompt share the last-position activations: their gradients add up
+                    summed = torch.zeros(len(chunk.prompts), g.shape[1]).index_add_(
+                        0, torch.tensor(chunk.row_prompt), g.detach())
+                    grads.append(summed.numpy())
+                if record or grad:
+                    acts.append(hooks.recorded().detach()[chunk.first_row].numpy())
+            values.append(v.detach().double().numpy())
+            margins.append(m.detach().double().numpy())
+            done += len(chunk.prompts)
+        margins_all = np.concatenate(margins)
+        return RunResult(np.concatenate(values), margins_all > 0, margins_all,
+                         np.concatenate(acts) if acts else None, np.concatenate(grads) if grads else None)
+
+
+def _pad(seqs: Sequence[Sequence[int]], width: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and their attention mask."""
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, :len(s)] = 1
+    return ids, mask
