@@ -39,13 +39,13 @@ def test_hooks_leave_the_model_bit_identical(tiny):
     sites = Sites(tiny.model)
     clamp = Clamp(np.array([GATE, 20]), np.array([0.0, 3.0]))
     ids = torch.tensor([tiny.encode(text).ids])
-    with pytest.raises(RuntimeError, match="boom"):
-        with torch.enable_grad(), NeuronHooks(sites, torch.tensor([ids.shape[1] - 1]), clamp, record=True, grad=True,
-                                              embeddings=tiny.model.get_input_embeddings()) as hooks:
-            changed = tiny.model(input_ids=ids).logits
-            assert not torch.equal(changed, before)  # the clamp did act
-            assert hooks.recorded().shape == (1, 32)
-            raise RuntimeError("boom")
+    hooks = NeuronHooks(sites, torch.tensor([ids.shape[1] - 1]), clamp, record=True, grad=True,
+                        embeddings=tiny.model.get_input_embeddings())
+    with pytest.raises(RuntimeError, match="boom"), torch.enable_grad(), hooks:
+        changed = tiny.model(input_ids=ids).logits
+        assert not torch.equal(changed, before)  # the clamp did act
+        assert hooks.recorded().shape == (1, 32)
+        raise RuntimeError("boom")
     assert all(not m._forward_pre_hooks and not m._forward_hooks for m in tiny.model.modules())
     assert torch.equal(_logits(tiny, text), before)
 

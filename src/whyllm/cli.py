@@ -1,4 +1,4 @@
-"""Command line: ``whyllm explain`` and ``whyllm evaluate``.
+"""Command line: ``whyllm explain``, ``evaluate``, ``neurons`` and ``steer``.
 
 User errors print one line to stderr and exit with status 2 (no traceback); scores computed before
 an error or an interrupt stay in the score cache, so running the command again resumes.
@@ -136,6 +136,66 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_neurons(args: argparse.Namespace) -> int:
+    from whyllm.features import check_text, split_template
+    from whyllm.neurons import sufficient_set
+    from whyllm.report.terminal import print_explanation
+
+    template = read_text_file(args.template_file) if args.template_file else args.template
+    if args.against is not None and args.target is None:
+        raise InputError("--against needs --target (the contrast is target vs against)")
+    target = (args.target, args.against) if args.against is not None else args.target
+    options = parse_options(args.option)
+    for out in (args.json, args.html):
+        _check_writable(out)
+    check_text(args.text)
+    split_template(template)
+    model = _load(args)
+    try:
+        exp = sufficient_set(args.text, target, model=model, template=template, features=args.features,
+                             perturbation=args.perturbation, tau=args.tau, samples=args.samples,
+                             seed=args.seed, progress=not args.quiet, **options)
+    except TypeError as exc:
+        raise InputError(f"bad --option: {exc}") from exc
+    _write(exp, args)
+    if not args.quiet:
+        print_explanation(exp)
+    return 0
+
+
+def cmd_steer(args: argparse.Namespace) -> int:
+    from whyllm.explanation import Explanation
+    from whyllm.neurons import random_control, steer
+
+    exp = Explanation.from_json(read_text_file(args.neurons))
+    _check_writable(args.json)
+    prompts = list(args.prompts)
+    if args.prompts_file:
+        prompts += [ln for ln in read_text_file(args.prompts_file).splitlines() if ln.strip()]
+    model = _load(args)
+    neurons = exp
+    if args.random_control:
+        neurons = random_control(model, {n["name"]: n["value"] for n in exp.fit["neurons"]}, exp.prompt,
+                                 seed=args.seed)
+    result = steer(prompts, neurons, model=model, language=args.language, target=args.target,
+                   max_new_tokens=args.max_new_tokens, every_step=not args.first_step_only)
+    if args.json:
+        Path(args.json).write_text(result.to_json(), encoding="utf-8")
+    if not args.quiet:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"steering with {len(result.neurons)} neurons; goal: {result.goal}")
+        for col in ("prompt", "unsteered", "steered", "success", "fluency"):
+            table.add_column(col)
+        for r in result.rows:
+            table.add_row(r["prompt"], r["unsteered"], r["steered"], "yes" if r["success"] else "no",
+                          f"{r['fluency']:.2f}")
+        Console().print(table)
+    print(f"success rate {result.success_rate:.3f} · mean fluency {result.mean_fluency:.3f} nats/token")
+    return 0
+
+
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="transformers model folder or .gguf file (default: Gemma 3 270M)")
     p.add_argument("--threads", type=int, help="CPU threads (default: 1 under CI, else idle cores)")
@@ -172,6 +232,33 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="measure the faithfulness of a saved explanation")
     ev.add_argument("explanation", help="JSON written by whyllm explain --json")
     _model_options(ev)
+    ne = sub.add_parser("neurons", help="find MLP neurons sufficient for the output (local models)")
+    ne.add_argument("text", help="the text (the prompt, or the template's {text})")
+    ne.add_argument("--target", help="continuation (default: the model's greedy answer)")
+    ne.add_argument("--against", help="contrast: keep log p(target) > log p(against)")
+    ne.add_argument("--template", help="fixed prompt around the text, with one {text} slot")
+    ne.add_argument("--template-file", help="read the template from a UTF-8 file")
+    ne.add_argument("--features", default="words", choices=SEGMENTERS.names())
+    ne.add_argument("--perturbation", default="delete", choices=PERTURBATIONS.names())
+    ne.add_argument("--tau", type=float, default=0.9, help="precision to reach (default 0.9)")
+    ne.add_argument("--samples", type=int, default=64, help="perturbations searched over (default 64)")
+    ne.add_argument("--seed", type=int, default=0)
+    ne.add_argument("--option", action="append", metavar="KEY=VALUE",
+                    help="a search parameter, e.g. sample_proba=0.25 or max_size=128 (repeatable)")
+    _model_options(ne)
+    st = sub.add_parser("steer", help="enforce a neuron set on other prompts")
+    st.add_argument("prompts", nargs="*", help="prompts to steer")
+    st.add_argument("--neurons", required=True, help="JSON written by whyllm neurons --json")
+    st.add_argument("--prompts-file", help="more prompts, one per line")
+    goal = st.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--language", choices=["en", "fr", "es"], help="success: output in this language")
+    goal.add_argument("--target", help="success: output starts with this text")
+    st.add_argument("--max-new-tokens", type=int, default=8)
+    st.add_argument("--first-step-only", action="store_true", help="enforce at the last prompt position only")
+    st.add_argument("--random-control", action="store_true",
+                    help="enforce as many random neurons of the same layers instead (a control)")
+    st.add_argument("--seed", type=int, default=0)
+    _model_options(st)
     return parser
 
 
@@ -180,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.quiet:
         _quiet_libraries()
     try:
-        return {"explain": cmd_explain, "evaluate": cmd_evaluate}[args.command](args)
+        commands = {"explain": cmd_explain, "evaluate": cmd_evaluate, "neurons": cmd_neurons,
+                    "steer": cmd_steer}
+        return commands[args.command](args)
     except WhyllmError as exc:
         print(f"whyllm: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -102,7 +102,8 @@ class TinyCausalLM(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 past_key_values: TinyCache | None = None, use_cache: bool = False, **_) -> SimpleNamespace:
         out = self.model(input_ids, attention_mask, past_key_values=past_key_values, use_cache=use_cache)
-        return SimpleNamespace(logits=self.lm_head(out.last_hidden_state), past_key_values=out.past_key_values)
+        logits = self.lm_head(out.last_hidden_state)
+        return SimpleNamespace(logits=logits, past_key_values=out.past_key_values)
 
 
 def word_tokenizer(words: Sequence[str]):

@@ -9,16 +9,22 @@ from __future__ import annotations
 import re
 
 FUNCTION_WORDS = {
-    "en": set("the of and to a in is it that was for on are with as his they be at one have this from "
-              "or had by but not what all were we when your can said there an each which she do how their "
-              "if will up other about out many then them these so some her would make like him into time "
-              "has look two more write go see number no way could people my than first been who its now "
-              "find long down day did get come made may part".split()),
-    "fr": set("le la les de des du un une et est en à au aux pour que qui dans ce cette ces il elle ils "
-              "elles nous vous je tu ne pas plus par sur avec son sa ses leur leurs mais ou où être avoir "
-              "fait comme tout tous très aussi été sont était eau chat maison rouge bleu".split()),
-    "es": set("el la los las de del un una y es en al para que qui con por su sus se no más pero como "
-              "este esta estos estas muy también fue son era ser está agua gato casa rojo azul lo le".split()),
+    "en": frozenset("""
+        the of and to a in is it that was for on are with as his they be at one have this from or had by
+        but not what all were we when your can said there an each which she do how their if will up
+        other about out many then them these so some her would make like him into time has look two more
+        write go see number no way could people my than first been who its now find long down day did
+        get come made may part
+    """.split()),  # noqa: SIM905
+    "fr": frozenset("""
+        le la les de des du un une et est en à au aux pour que qui dans ce cette ces il elle ils elles
+        nous vous je tu ne pas plus par sur avec son sa ses leur leurs mais ou où être avoir fait comme
+        tout tous très aussi été sont était eau chat maison rouge bleu
+    """.split()),  # noqa: SIM905
+    "es": frozenset("""
+        el la los las de del un una y es en al para que qui con por su sus se no más pero como este esta
+        estos estas muy también fue son era ser está agua gato casa rojo azul lo le
+    """.split()),  # noqa: SIM905
 }
 LETTERS = {"fr": set("éèêàùçôîœâë"), "es": set("ñáíóúü¿¡")}
 

@@ -108,7 +108,8 @@ class NeuronRunner:
                                 embeddings)
             try:
                 with hooks:
-                    hidden = self.lm.model.base_model(input_ids=ids, attention_mask=mask, position_ids=position_ids,
+                    hidden = self.lm.model.base_model(input_ids=ids, attention_mask=mask,
+                                                      position_ids=position_ids,
                                                       past_key_values=cache, use_cache=True).last_hidden_state
             finally:  # drop what this call appended: the head cache serves the next clamp
                 extra = cache.get_seq_length() - chunk.width
@@ -197,7 +198,8 @@ class NeuronRunner:
                 if grad:
                     per_site = [hooks.records[si] for si in range(len(self.sites))]
                     g = torch.autograd.grad(m.sum(), per_site, allow_unused=True)
-                    g = torch.cat([torch.zeros_like(a) if gi is None else gi for a, gi in zip(per_site, g)], 1)
+                    g = torch.cat([torch.zeros_like(a) if gi is None else gi
+                                   for a, gi in zip(per_site, g)], 1)
                     # rows of one prompt share the last-position activations: their gradients add up
                     summed = torch.zeros(len(chunk.prompts), g.shape[1]).index_add_(
                         0, torch.tensor(chunk.row_prompt), g.detach())

@@ -150,7 +150,8 @@ def sufficient_set(text: str, target: str | Sequence[str] | None = None, *, mode
     if not confident:
         fit["warning"] = (f"no set of up to {max_size} neurons reached precision {tau} with confidence "
                           f"{1 - delta:g} on the search samples; this is the best set found")
-    params = {"tau": tau, "delta": delta, "samples": samples, "held_out": held_out, "sample_proba": sample_proba,
+    params = {"tau": tau, "delta": delta, "samples": samples, "held_out": held_out,
+              "sample_proba": sample_proba,
               "pool": pool, "verify": verify, "max_size": max_size, "perturbation": perturbation,
               "max_new_tokens": max_new_tokens, "decision_threshold": decision_threshold}
     if perturbation == "replace":

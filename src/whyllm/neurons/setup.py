@@ -65,11 +65,13 @@ class NeuronProblem:
         empty = inp.ids_for(np.zeros(inp.n_features, dtype=bool))
         first = NeuronRunner(model, sites, tgt, provisional, [inp.ids, empty], meter, batch_size).run()
         decision = make_decision(tgt, float(first.values[0]), bool(first.margins[0] > 0), decision_threshold)
-        full = NeuronRunner(model, sites, tgt, decision, [inp.ids], meter, batch_size).run(record=True, grad=True)
+        full = NeuronRunner(model, sites, tgt, decision, [inp.ids], meter, batch_size).run(record=True,
+                                                                                            grad=True)
         search_seq, held_seq = np.random.SeedSequence(seed).spawn(2)
         return cls(model, sites, inp, tgt, decision, full.acts[0].astype(np.float64),
                    (full.acts[0] * full.grads[0]).astype(np.float64), float(first.values[0]),
-                   float(first.values[1]), PerturbationSampler(inp, np.random.default_rng(search_seq), sample_proba),
+                   float(first.values[1]),
+                   PerturbationSampler(inp, np.random.default_rng(search_seq), sample_proba),
                    np.random.default_rng(held_seq), meter, batch_size, seed)
 
     # --- perturbations and runs ----------------------------------------------------------------
