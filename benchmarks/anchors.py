@@ -97,8 +97,12 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=3000)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--skip-alibi", action="store_true")
+    ap.add_argument("--summarize", action="store_true", help="print the table of the stored runs and stop")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "anchors.jsonl"))
     args = ap.parse_args()
+    if args.summarize:
+        print(summary_table(Path(args.out)))
+        return
     model = whyllm.load_model(cache=False, threads=args.threads)
     store = Path(args.out)
     store.parent.mkdir(parents=True, exist_ok=True)
