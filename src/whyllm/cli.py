@@ -74,11 +74,12 @@ def _load(args: argparse.Namespace):
     return load_model(args.model, threads=args.threads, batch_size=args.batch_size, cache=not args.no_cache)
 
 
-def cmd_explain(args: argparse.Namespace) -> int:
-    from whyllm.api import evaluate, explain
-    from whyllm.report.terminal import print_explanation, print_faithfulness
+def _prompt_args(args: argparse.Namespace) -> tuple[str, str | None, object, dict]:
+    """Text, template, target and --option values of ``explain``/``neurons``, checked before any
+    model work (bad text, template or output path fails before the model loads)."""
+    from whyllm.features import check_text, split_template
 
-    text = read_text_file(args.text_file) if args.text_file else args.text
+    text = read_text_file(args.text_file) if getattr(args, "text_file", None) else args.text
     if text is None:
         raise InputError("give the text to explain, or --text-file")
     template = read_text_file(args.template_file) if args.template_file else args.template
@@ -88,10 +89,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
     options = parse_options(args.option)
     for out in (args.json, args.html):
         _check_writable(out)
-    from whyllm.features import check_text, split_template
-
-    check_text(text)  # bad text or template fails before the model loads
+    check_text(text)
     split_template(template)
+    return text, template, target, options
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from whyllm.api import evaluate, explain
+    from whyllm.report.terminal import print_explanation, print_faithfulness
+
+    text, template, target, options = _prompt_args(args)
     model = _load(args)
     exp = explain(text, target, model=model, method=args.method, features=args.features, template=template,
                   budget=args.budget, seed=args.seed, perturbation=args.perturbation,
@@ -137,22 +144,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_neurons(args: argparse.Namespace) -> int:
-    from whyllm.features import check_text, split_template
     from whyllm.neurons import sufficient_set
     from whyllm.report.terminal import print_explanation
 
-    template = read_text_file(args.template_file) if args.template_file else args.template
-    if args.against is not None and args.target is None:
-        raise InputError("--against needs --target (the contrast is target vs against)")
-    target = (args.target, args.against) if args.against is not None else args.target
-    options = parse_options(args.option)
-    for out in (args.json, args.html):
-        _check_writable(out)
-    check_text(args.text)
-    split_template(template)
+    text, template, target, options = _prompt_args(args)
     model = _load(args)
     try:
-        exp = sufficient_set(args.text, target, model=model, template=template, features=args.features,
+        exp = sufficient_set(text, target, model=model, template=template, features=args.features,
                              perturbation=args.perturbation, tau=args.tau, samples=args.samples,
                              seed=args.seed, progress=not args.quiet, **options)
     except TypeError as exc:

@@ -75,3 +75,9 @@ def kl_lucb(pull: Callable[[list[int], int], list[tuple[int, int]]], counts: np.
         t += 1
     means = hits / np.maximum(counts, 1)
     return [int(a) for a in np.argsort(means, kind="stable")[-top_n:][::-1]]
+
+
+def mean_lower_bound(outcomes: np.ndarray, delta: float) -> float:
+    """KL lower confidence bound (level 1 - delta) of the mean of Bernoulli ``outcomes``."""
+    n = len(outcomes)
+    return kl_lower(float(np.mean(outcomes)), math.log(1.0 / delta) / n) if n else 0.0

@@ -18,25 +18,18 @@ confidence bound (Ribeiro et al. 2018, "Anchors: High-Precision Model-Agnostic E
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from whyllm.errors import InputError
-from whyllm.methods.bandit import kl_lower
+from whyllm.methods.bandit import mean_lower_bound
 from whyllm.neurons.hooks import Clamp
 from whyllm.neurons.runner import NeuronRunner, RunResult
 from whyllm.neurons.setup import NeuronProblem
 
 SLACK = 1.0  # margin (log-prob / logit units) beyond which a kept output counts as safe
-
-
-def lower_bound(holds: np.ndarray, delta: float) -> float:
-    """KL lower confidence bound of a Bernoulli mean at level 1 - delta."""
-    n = len(holds)
-    return kl_lower(float(holds.mean()), math.log(1.0 / delta) / n) if n else 0.0
 
 
 class SetSearch:
@@ -57,7 +50,7 @@ class SetSearch:
         return res
 
     def accepted(self, res: RunResult) -> bool:
-        return lower_bound(res.holds, self.delta) >= self.tau
+        return mean_lower_bound(res.holds, self.delta) >= self.tau
 
     def repair(self, res: RunResult, among: np.ndarray) -> np.ndarray:
         """First-order estimate, per neuron in ``among``, of the capped margin gained by clamping it."""

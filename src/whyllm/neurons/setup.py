@@ -3,7 +3,6 @@ the perturbation distribution (shared by the search, the baselines and the held-
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,7 +14,7 @@ from whyllm.errors import ModelError
 from whyllm.explanation import Explanation
 from whyllm.features import PERTURBATIONS, SEGMENTERS, PromptInput
 from whyllm.features.sampler import PerturbationSampler
-from whyllm.methods.bandit import kl_lower
+from whyllm.methods.bandit import mean_lower_bound
 from whyllm.neurons.hooks import Clamp
 from whyllm.neurons.runner import NeuronRunner
 from whyllm.neurons.sites import Sites
@@ -115,7 +114,7 @@ class NeuronProblem:
         return {
             "neurons": self.neuron_rows(chosen), "size": len(chosen),
             "precision": float(enforced.mean()),
-            "precision_lb": kl_lower(float(enforced.mean()), math.log(1 / delta) / n),
+            "precision_lb": mean_lower_bound(enforced, delta),
             "precision_unenforced": float(free.mean()), "held_out": n,
             "decision": self.decision.describe(self.target),
             "gradient_ranking": [self.sites.name(int(i)) for i in ranking],
