@@ -1,6 +1,7 @@
 """Anchors and LORE on SST-2 dev sentences, side by side with alibi's AnchorText.
 
     .venv-alibi/bin/python benchmarks/anchors.py -n 30
+    .venv-alibi/bin/python benchmarks/anchors.py -n 30 --four-shot
 
 Every sentence goes into the sentiment template with the contrast target (' positive' vs
 ' negative'); the output to preserve is which side wins. Both explainers search over the same
@@ -28,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from prompts import sst2
+from prompts import sst2, sst2_four_shot
 
 import whyllm
 from whyllm.cost import CostMeter
@@ -97,9 +98,13 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=3000)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--skip-alibi", action="store_true")
+    ap.add_argument("--four-shot", action="store_true",
+                    help="the 4-shot sentiment template (where Gemma 3 270M is label-sensitive)")
     ap.add_argument("--summarize", action="store_true", help="print the table of the stored runs and stop")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "anchors.jsonl"))
+    ap.add_argument("--out", default=None, help="the store (default results/anchors[-4shot].jsonl)")
     args = ap.parse_args()
+    args.out = args.out or str(Path(__file__).resolve().parent / "results" /
+                               ("anchors-4shot.jsonl" if args.four_shot else "anchors.jsonl"))
     if args.summarize:
         print(summary_table(Path(args.out)))
         return
@@ -107,7 +112,7 @@ def main() -> None:
     store = Path(args.out)
     store.parent.mkdir(parents=True, exist_ok=True)
     done = {json.loads(x)["case"] for x in store.read_text().splitlines()} if store.exists() else set()
-    for case in sst2(args.n):
+    for case in (sst2_four_shot if args.four_shot else sst2)(args.n):
         if case.name in done:
             continue
         words = case.text.split()

@@ -30,11 +30,11 @@ import numpy as np
 import whyllm
 from whyllm.neurons import steer, sufficient_set
 from whyllm.neurons.sites import Sites
-from whyllm.neurons.steer import _generate, source_activations
+from whyllm.neurons.steer import greedy_generate, source_activations
 
 LANGUAGES = {"fr": "French", "es": "Spanish"}
 SENTENCES = ["The dog is sleeping.", "I like bread.", "Where is the house?", "The water is cold.",
-             "My sister reads a book.", "We are going to the sea."]
+             "The cat is black.", "We are going to the sea."]
 TEST_PROMPTS = ["The capital of France is", "My favourite food is", "Yesterday I went to the",
                 "The best way to learn is", "In the morning, the children", "The weather today is",
                 "She opened the door and", "Our teacher told us that", "The old man walked to the",
@@ -44,7 +44,7 @@ TEST_PROMPTS = ["The capital of France is", "My favourite food is", "Yesterday I
 def first_tokens(model, prompt: str, sentence: str) -> tuple[str, str]:
     """Gemma's greedy first token after the translation prompt, and the sentence's first word."""
     sites = Sites(model.model)
-    native = model.decode(_generate(model, model.encode(prompt).ids, None, sites, 1, False))
+    native = model.decode(greedy_generate(model, model.encode(prompt).ids, None, sites, 1, False))
     return native, " " + sentence.split()[0]
 
 
@@ -81,6 +81,9 @@ def main() -> None:
     for sentence in SENTENCES:
         prompt = f"English: {sentence}\n{lang}:"
         target = first_tokens(model, prompt, sentence)
+        if target[0].strip() == target[1].strip():
+            print(f"{prompt!r}: Gemma does not translate it ({target[0]!r}); skipped", file=sys.stderr)
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exp = sufficient_set(prompt, target, model=model, sample_proba=args.p, seed=0, max_size=64)

@@ -76,8 +76,10 @@ def random_control(model, values: Mapping[str, float], source_prompt: str, seed:
     return {sites.name(c): float(acts[c]) for c in sorted(chosen)}
 
 
-def _generate(model, ids: Sequence[int], clamp: Clamp | None, sites: Sites, max_new_tokens: int,
-              every_step: bool) -> list[int]:
+def greedy_generate(model, ids: Sequence[int], clamp: Clamp | None, sites: Sites, max_new_tokens: int,
+                    every_step: bool) -> list[int]:
+    """Greedy continuation of ``ids`` (token ids, stopping at EOS), with ``clamp`` enforced at the
+    last prompt position and, with ``every_step``, at every generated position."""
     past, new = None, []
     inp = torch.tensor([list(ids)])
     eos = model.tokenizer.eos_token_id
@@ -114,8 +116,8 @@ def steer(prompts: Sequence[str], neurons, *, model=None, language: str | None =
     rows = []
     for prompt in prompts:
         ids = model.encode(prompt).ids
-        plain = _generate(model, ids, None, sites, max_new_tokens, every_step)
-        steered = _generate(model, ids, clamp, sites, max_new_tokens, every_step)
+        plain = greedy_generate(model, ids, None, sites, max_new_tokens, every_step)
+        steered = greedy_generate(model, ids, clamp, sites, max_new_tokens, every_step)
         text = model.decode(steered)
         fluency = float(np.mean(model.plain_logprobs(ids, steered))) if steered else float("nan")
         ok = judge_language(text) == language if language else text.strip().startswith(target.strip())
