@@ -90,18 +90,6 @@ def sst2_cases(n: int) -> list[tuple[Case, Case]]:
     return out
 
 
-def random_sets(problem: NeuronProblem, chosen: list[int], rng: np.random.Generator) -> list[int]:
-    picked: set[int] = set()
-    for c in chosen:
-        site, _ = problem.sites.locate(c)
-        while True:
-            r = site.offset + int(rng.integers(site.width))
-            if r not in picked and r not in chosen:
-                picked.add(r)
-                break
-    return sorted(picked)
-
-
 def search(model, case: Case, seed: int, args) -> tuple[object, float]:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -129,7 +117,7 @@ def evaluate(model, case: Case, para: Case | None, stability: bool, args) -> dic
     found = problem.precision(chosen, held)
     grad = problem.precision(gradient, held)
     rng = np.random.default_rng(7)
-    rand = [problem.precision(random_sets(problem, chosen, rng), held)["enforced"].mean()
+    rand = [problem.precision(problem.sites.random_like(chosen, rng), held)["enforced"].mean()
             for _ in range(RANDOM_DRAWS)]
     rec = {"case": case.name, "p": args.p, "size": k, "confident": fit["confident"], "neurons": names,
            "precision": float(found["enforced"].mean()), "precision_report": fit["precision"],

@@ -55,15 +55,9 @@ def mean_values(model, prompts: list[str], names: list[str]) -> dict[str, float]
 
 
 def random_names(model, names: list[str], seed: int) -> list[str]:
-    sites, rng, out = Sites(model.model), np.random.default_rng(seed), set()
-    for n in names:
-        site, _ = sites.locate(sites.flat(n))
-        while True:
-            cand = sites.name(site.offset + int(rng.integers(site.width)))
-            if cand not in names and cand not in out:
-                out.add(cand)
-                break
-    return sorted(out)
+    sites = Sites(model.model)
+    picked = sites.random_like([sites.flat(n) for n in names], np.random.default_rng(seed))
+    return [sites.name(c) for c in picked]
 
 
 def main() -> None:

@@ -33,6 +33,16 @@ def test_names_round_trip(tiny):
             sites.flat(bad)
 
 
+def test_random_control_sets_keep_the_layers_and_avoid_the_found_set(tiny):
+    sites = Sites(tiny.model)
+    chosen = [1, 2, 3, 17, 30]  # 3 neurons of layer 0, 2 of layer 1 (16 each)
+    drawn = sites.random_like(chosen, np.random.default_rng(4))
+    assert len(set(drawn)) == 5 and not set(drawn) & set(chosen)
+    assert sorted(sites.layer_of(c) for c in drawn) == [0, 0, 0, 1, 1]
+    assert drawn == sites.random_like(chosen, np.random.default_rng(4))
+    assert drawn != sites.random_like(chosen, np.random.default_rng(5))
+
+
 def test_hooks_leave_the_model_bit_identical(tiny):
     text = TEMPLATE.replace("{text}", TEXT)
     before = _logits(tiny, text)

@@ -204,8 +204,19 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars or tables")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _input_options(p: argparse.ArgumentParser, against: str) -> None:
+    """The target, template and feature options shared by ``explain`` and ``neurons``."""
     from whyllm.features import PERTURBATIONS, SEGMENTERS
+
+    p.add_argument("--target", help="continuation to explain (default: the model's greedy answer)")
+    p.add_argument("--against", help=against)
+    p.add_argument("--template", help="fixed prompt around the text, with one {text} slot")
+    p.add_argument("--template-file", help="read the template from a UTF-8 file")
+    p.add_argument("--features", default="words", choices=SEGMENTERS.names())
+    p.add_argument("--perturbation", default="delete", choices=PERTURBATIONS.names())
+
+
+def build_parser() -> argparse.ArgumentParser:
     from whyllm.methods import METHODS
 
     parser = argparse.ArgumentParser(prog="whyllm", description="Why did the language model say that?")
@@ -213,13 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("explain", help="attribute a model output to parts of its input")
     ex.add_argument("text", nargs="?", help="the text to explain (the prompt, or the template's {text})")
     ex.add_argument("--text-file", help="read the text from a UTF-8 file")
-    ex.add_argument("--target", help="continuation to explain (default: the model's greedy answer)")
-    ex.add_argument("--against", help="explain log p(target) - log p(against), e.g. ' negative'")
-    ex.add_argument("--template", help="fixed prompt around the text, with one {text} slot")
-    ex.add_argument("--template-file", help="read the template from a UTF-8 file")
+    _input_options(ex, against="explain log p(target) - log p(against), e.g. ' negative'")
     ex.add_argument("--method", default="kernelshap", choices=METHODS.names())
-    ex.add_argument("--features", default="words", choices=SEGMENTERS.names())
-    ex.add_argument("--perturbation", default="delete", choices=PERTURBATIONS.names())
     ex.add_argument("--budget", type=int, help="most distinct inputs to score (default: method's)")
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--max-new-tokens", type=int, default=5, help="length of the greedy answer")
@@ -232,12 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(ev)
     ne = sub.add_parser("neurons", help="find MLP neurons sufficient for the output (local models)")
     ne.add_argument("text", help="the text (the prompt, or the template's {text})")
-    ne.add_argument("--target", help="continuation (default: the model's greedy answer)")
-    ne.add_argument("--against", help="contrast: keep log p(target) > log p(against)")
-    ne.add_argument("--template", help="fixed prompt around the text, with one {text} slot")
-    ne.add_argument("--template-file", help="read the template from a UTF-8 file")
-    ne.add_argument("--features", default="words", choices=SEGMENTERS.names())
-    ne.add_argument("--perturbation", default="delete", choices=PERTURBATIONS.names())
+    _input_options(ne, against="contrast: keep log p(target) > log p(against)")
     ne.add_argument("--tau", type=float, default=0.9, help="precision to reach (default 0.9)")
     ne.add_argument("--samples", type=int, default=64, help="perturbations searched over (default 64)")
     ne.add_argument("--seed", type=int, default=0)

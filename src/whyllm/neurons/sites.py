@@ -9,8 +9,10 @@ index ``offset(l) + j`` over all sites, which is how the search addresses it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from whyllm.errors import InputError, ModelError
@@ -85,6 +87,19 @@ class Sites:
                     raise InputError(f"{name}: layer {layer} has {site.width} neurons")
                 return site.offset + j
         raise InputError(f"{name}: the model has no MLP layer {layer}")
+
+    def random_like(self, chosen: Sequence[int], rng: np.random.Generator) -> list[int]:
+        """As many distinct random neurons as ``chosen``, each from the layer of its counterpart and
+        none in ``chosen`` (the control for a found set), as sorted flat indices."""
+        taken, picked = set(int(c) for c in chosen), set()
+        for c in chosen:
+            site, _ = self.locate(int(c))
+            while True:
+                r = site.offset + int(rng.integers(site.width))
+                if r not in taken and r not in picked:
+                    picked.add(r)
+                    break
+        return sorted(picked)
 
     def layer_of(self, flat: int) -> int:
         return self.locate(flat)[0].layer

@@ -63,17 +63,9 @@ def neuron_values(source) -> dict[str, float]:
 def random_control(model, values: Mapping[str, float], source_prompt: str, seed: int = 0) -> dict[str, float]:
     """As many random neurons, drawn from the same layers, set to their own source-prompt values."""
     sites = Sites(model.model)
-    rng = np.random.default_rng(seed)
     acts = source_activations(model, source_prompt)
-    chosen: set[int] = set()
-    for name in values:
-        site, _ = sites.locate(sites.flat(name))
-        while True:
-            c = site.offset + int(rng.integers(site.width))
-            if c not in chosen and sites.name(c) not in values:
-                chosen.add(c)
-                break
-    return {sites.name(c): float(acts[c]) for c in sorted(chosen)}
+    chosen = sites.random_like([sites.flat(n) for n in values], np.random.default_rng(seed))
+    return {sites.name(c): float(acts[c]) for c in chosen}
 
 
 def greedy_generate(model, ids: Sequence[int], clamp: Clamp | None, sites: Sites, max_new_tokens: int,
