@@ -1,4 +1,4 @@
-"""Command line: ``whyllm explain``, ``evaluate``, ``neurons`` and ``steer``.
+"""Command line: ``whyllm explain``, ``evaluate``, ``neurons``, ``steer`` and ``celltype``.
 
 User errors print one line to stderr and exit with status 2 (no traceback); scores computed before
 an error or an interrupt stay in the score cache, so running the command again resumes.
@@ -194,6 +194,12 @@ def cmd_steer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_celltype(args: argparse.Namespace) -> int:
+    from whyllm.tasks.celltype.run import run_celltype
+
+    return run_celltype(args, _load)
+
+
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="transformers model folder or .gguf file (default: Gemma 3 270M)")
     p.add_argument("--threads", type=int, help="CPU threads (default: 1 under CI, else idle cores)")
@@ -258,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="enforce as many random neurons of the same layers instead (a control)")
     st.add_argument("--seed", type=int, default=0)
     _model_options(st)
+    from whyllm.tasks.celltype.run import add_celltype_parser
+
+    _model_options(add_celltype_parser(sub))
     return parser
 
 
@@ -267,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_libraries()
     try:
         commands = {"explain": cmd_explain, "evaluate": cmd_evaluate, "neurons": cmd_neurons,
-                    "steer": cmd_steer}
+                    "steer": cmd_steer, "celltype": cmd_celltype}
         return commands[args.command](args)
     except WhyllmError as exc:
         print(f"whyllm: error: {exc}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Task packs: loaders, prompt templates and task metrics for one application each."""
