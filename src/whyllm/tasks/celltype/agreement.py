@@ -114,7 +114,7 @@ class CelltypeScorer:
         # "naive CD4+ T cell" -> "CD4+ T cell" -> "T cell": the most specific known head phrase,
         # which can support a partial match (ontology, broad type) but never a full one
         words = key.split(" ")
-        for start in range(1, len(words)):
+        for start in range(1, len(words) - (words[-1] == "cell")):  # never the root term "cell"
             terms = self.ontology.lookup(" ".join(words[start:]))[:1]
             if terms:
                 broad = self.broad_type_of(terms[0])

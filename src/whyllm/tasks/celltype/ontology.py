@@ -41,10 +41,11 @@ def normalize_celltype(name: str) -> str:
     text = _CELLS.sub("cell", text)
     if not text:
         return ""
-    words = text.split(" ")
-    if words[-1].isalpha():
-        words[-1] = singular(words[-1])
-    return " ".join(words)
+    head, sep, last = text.rpartition(" ")
+    stem, dash, tail = last.rpartition("-")  # "b-lymphocytes" -> "b-lymphocyte"
+    if tail.isalpha():
+        tail = singular(tail)
+    return head + sep + stem + dash + tail
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def parse_answer(raw: str) -> str:
     m = _CUT.search(text)
     if m:
         text = text[: m.start()]
-    text = text.strip(" .:-")
+    text = text.strip(" .:-\"'*`")
     if not text:
         raise InputError(f"the model's answer {raw!r} names no cell type")
     words = text.split()
