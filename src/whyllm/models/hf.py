@@ -27,6 +27,7 @@ from whyllm.cost import CostMeter
 from whyllm.errors import ModelError
 from whyllm.models.base import Encoding, LanguageModel, ScoreRequest, common_prefix_len
 from whyllm.models.cache import ScoreCache
+from whyllm.models.tokenizer import hf_encode
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,7 @@ class HFModel(LanguageModel):
 
     # --- tokenizer -------------------------------------------------------------------------
     def encode(self, text: str, add_special_tokens: bool = True) -> Encoding:
-        enc = self.tokenizer(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True,
-                             return_special_tokens_mask=True)
-        return Encoding(tuple(enc["input_ids"]), tuple(tuple(o) for o in enc["offset_mapping"]),
-                        tuple(bool(s) for s in enc["special_tokens_mask"]))
+        return hf_encode(self.tokenizer, text, add_special_tokens)
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=False)

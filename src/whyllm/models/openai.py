@@ -1,0 +1,174 @@
+"""The ``openai`` backend: a model served behind an OpenAI-compatible ``/v1/completions`` endpoint
+that returns prompt log-probabilities (llama.cpp's ``llama_cpp.server``, vLLM).
+
+Scoring sends prompt + continuation as token ids with ``echo=true``, ``logprobs=1`` and
+``max_tokens=1`` and reads the continuation's entries of ``logprobs.token_logprobs`` (the one
+generated token is ignored); ``temperature`` is 0 and ``repeat_penalty`` 1.0, so servers that apply
+a repetition penalty to the echoed prompt do not distort it. Token ids come from a local copy of
+the served model's tokenizer, so features keep exact token boundaries.
+
+Failures are explicit: connection errors, timeouts, HTTP 429 and 5xx are retried with exponential
+backoff and then raise :class:`~whyllm.errors.ModelError`; a 4xx, malformed JSON, or a response
+without the needed log-probs raises at once. Only complete, finite answers reach the score cache.
+The API key is sent in a header and never logged or shown in ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from whyllm.cost import CostMeter
+from whyllm.errors import ModelError
+from whyllm.models.base import Encoding, LanguageModel, ScoreRequest
+from whyllm.models.cache import ScoreCache
+from whyllm.models.tokenizer import hf_encode
+
+log = logging.getLogger(__name__)
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class _Retryable(Exception):
+    pass
+
+
+class OpenAIModel(LanguageModel):
+    """A served model; ``tokenizer`` is a transformers tokenizer identical to the server's."""
+
+    backend = "openai"
+
+    def __init__(self, base_url: str, model_name: str, tokenizer, *, api_key: str | None = None,
+                 max_context: int = 8192, timeout: float = 60.0, retries: int = 3, backoff: float = 0.5,
+                 concurrency: int = 4, batch_size: int = 32, revision: str = "served",
+                 cache: ScoreCache | None = None) -> None:
+        base = base_url.rstrip("/")
+        if not base.startswith(("http://", "https://")):
+            raise ModelError(f"the server address must start with http:// or https://, got {base_url!r}")
+        super().__init__(f"{model_name}@{base}", revision, max_context, batch_size=batch_size, cache=cache)
+        self.base_url = base if base.endswith("/v1") else base + "/v1"
+        self.model_name = model_name
+        self.tokenizer = tokenizer
+        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.timeout, self.retries, self.backoff = float(timeout), int(retries), float(backoff)
+        self.concurrency = max(1, int(concurrency))
+        self.http_calls = 0
+
+    def __repr__(self) -> str:  # no API key here
+        return f"OpenAIModel(base_url={self.base_url!r}, model={self.model_name!r})"
+
+    # --- tokenizer -------------------------------------------------------------------------
+    def encode(self, text: str, add_special_tokens: bool = True) -> Encoding:
+        return hf_encode(self.tokenizer, text, add_special_tokens)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
+
+    # --- HTTP --------------------------------------------------------------------------------
+    def _post(self, path: str, body: dict) -> dict:
+        """POST JSON with retries; returns the decoded object or raises ModelError."""
+        data = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        url = self.base_url + path
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                return self._post_once(url, data, headers)
+            except _Retryable as exc:
+                last = str(exc)
+                log.warning("%s: %s (attempt %d of %d)", url, last, attempt + 1, self.retries + 1)
+        raise ModelError(f"the model server at {self.base_url} failed {self.retries + 1} times: {last}")
+
+    def _post_once(self, url: str, data: bytes, headers: dict) -> dict:
+        self.http_calls += 1
+        req = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:200].decode("utf-8", "replace")
+            if exc.code in RETRY_STATUS:
+                raise _Retryable(f"HTTP {exc.code}: {detail}") from exc
+            raise ModelError(f"the model server refused the request (HTTP {exc.code}): {detail}") from exc
+        except TimeoutError as exc:
+            raise _Retryable(f"no answer within {self.timeout:g} s") from exc
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise _Retryable(f"no answer within {self.timeout:g} s") from exc
+            raise _Retryable(f"cannot reach the server: {exc.reason}") from exc
+        except (ConnectionError, OSError) as exc:
+            raise _Retryable(f"connection failed: {exc}") from exc
+        try:
+            out = json.loads(raw)
+        except ValueError as exc:
+            raise _Retryable(f"malformed JSON in the answer: {raw[:80]!r}") from exc
+        if not isinstance(out, dict):
+            raise _Retryable(f"the answer is not a JSON object: {raw[:80]!r}")
+        return out
+
+    def _completion(self, ids: Sequence[int], **params) -> dict:
+        body = {"model": self.model_name, "prompt": list(ids), "temperature": 0.0,
+                "repeat_penalty": 1.0, **params}
+        out = self._post("/completions", body)
+        choices = out.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise ModelError(f"the server's answer has no choices: {str(out)[:120]}")
+        return choices[0]
+
+    # --- scoring ---------------------------------------------------------------------------
+    def _score_one(self, r: ScoreRequest) -> np.ndarray:
+        full = r.prompt + r.continuation
+        choice = self._completion(full, max_tokens=1, echo=True, logprobs=1)
+        lp = choice.get("logprobs")
+        token_lps = lp.get("token_logprobs") if isinstance(lp, dict) else None
+        if not isinstance(token_lps, list) or len(token_lps) < len(full):
+            got = "none" if not isinstance(token_lps, list) else f"{len(token_lps)} of {len(full)}"
+            raise ModelError(f"the server returned no prompt log-probs ({got}); it must support "
+                             "echo=true with logprobs on /v1/completions")
+        lo, hi = len(r.prompt), len(full)
+        vals = token_lps[lo:hi]
+        tops: list = []
+        if r.top:
+            top_lps = lp.get("top_logprobs")
+            if not isinstance(top_lps, list) or len(top_lps) < hi:
+                raise ModelError("the server returned no top log-probs for the prompt positions")
+            tops = [max(d.values()) if isinstance(d, dict) and d else None for d in top_lps[lo:hi]]
+            # a position's top-1 is at least the chosen token's own log-prob
+            tops = [max(t, v) if isinstance(t, (int, float)) and isinstance(v, (int, float)) else t
+                    for t, v in zip(tops, vals)]
+        values = vals + tops
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) and v <= 1e-6 for v in values):
+            raise ModelError(f"the server returned invalid log-probs: {values[:6]}")
+        return np.asarray(values, dtype=np.float64)
+
+    def _score_batch(self, requests: Sequence[ScoreRequest], meter: CostMeter, shared_prefix: int = 0
+                     ) -> list[np.ndarray]:
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
+            out = list(pool.map(self._score_one, requests))
+        meter.forward_passes += len(requests)
+        meter.sequences += len(requests)
+        meter.tokens += sum(len(r.prompt) + len(r.continuation) for r in requests)
+        return out
+
+    def generate(self, prompt: Sequence[int], max_new_tokens: int, stop_at_newline: bool = True
+                 ) -> tuple[int, ...]:
+        # no server-side stop: like the local backends, a leading line break does not end the answer
+        choice = self._completion(prompt, max_tokens=int(max_new_tokens))
+        text = choice.get("text")
+        if not isinstance(text, str):
+            raise ModelError(f"the server's completion has no text: {str(choice)[:120]}")
+        if stop_at_newline and "\n" in text.lstrip("\n"):
+            text = text[: text.index("\n", len(text) - len(text.lstrip("\n")))]
+        return self.encode(text, add_special_tokens=False).ids if text else ()

@@ -1,0 +1,26 @@
+"""Tokenization shared by the backends that use a transformers tokenizer (local and served models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from whyllm.errors import ModelError
+from whyllm.models.base import Encoding
+
+
+def hf_encode(tokenizer, text: str, add_special_tokens: bool = True) -> Encoding:
+    """Token ids with character offsets from a (fast) transformers tokenizer."""
+    enc = tokenizer(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True,
+                    return_special_tokens_mask=True)
+    return Encoding(tuple(enc["input_ids"]), tuple(tuple(o) for o in enc["offset_mapping"]),
+                    tuple(bool(s) for s in enc["special_tokens_mask"]))
+
+
+def load_tokenizer(path: str | Path):
+    """A transformers tokenizer from a local folder (no hub access)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except Exception as exc:
+        raise ModelError(f"cannot load a tokenizer from {path}: {exc}") from exc

@@ -1,0 +1,88 @@
+"""A real HTTP server on 127.0.0.1 that speaks the OpenAI ``/v1/completions`` protocol, for tests.
+
+Log-probs come from ``logprob_fn(ids) -> list of per-token log-probs`` (position 0 gets None, as
+servers do); a queue of scripted faults (``"500"``, ``"sleep"``, ``"malformed"``, ``"nologprobs"``,
+``"short"``, ``"400"``) is consumed one per request before normal answers resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def hashed_logprobs(ids: list[int]) -> list[float]:
+    """A deterministic stand-in model: log p(token i) = -(0.1 + (ids[i] % 10) / 10)."""
+    return [-(0.1 + (t % 10) / 10) for t in ids]
+
+
+class FakeOpenAIServer:
+    def __init__(self, logprob_fn: Callable[[list[int]], list[float]] = hashed_logprobs,
+                 generate_text: str = " Paris\nThe", sleep: float = 2.0) -> None:
+        self.logprob_fn, self.generate_text, self.sleep = logprob_fn, generate_text, sleep
+        self.faults: deque[str] = deque()
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append(body)
+                server.headers.append(dict(self.headers))
+                fault = server.faults.popleft() if server.faults else None
+                if fault == "sleep":
+                    time.sleep(server.sleep)
+                if fault in ("500", "400"):
+                    self._send(int(fault), b'{"error": "scripted"}')
+                elif fault == "malformed":
+                    self._send(200, b'{"choices": [{"logprobs": ')
+                else:
+                    self._send(200, json.dumps(server.answer(body, fault)).encode())
+
+            def _send(self, code: int, payload: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(payload)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def answer(self, body: dict, fault: str | None) -> dict:
+        ids = list(body["prompt"])
+        if not body.get("echo"):
+            return {"choices": [{"text": self.generate_text, "index": 0}]}
+        if fault == "nologprobs":
+            return {"choices": [{"text": "x", "index": 0, "logprobs": None}]}
+        lps = self.logprob_fn([*ids, 7])
+        token_lps: list = [None, *lps[1:]]
+        if fault == "short":
+            token_lps = token_lps[: len(ids) // 2]
+        tops = [None] + [{"a": lp, "b": lp - 1.0} for lp in lps[1:]]
+        return {"choices": [{"text": "x", "index": 0,
+                             "logprobs": {"tokens": [str(t) for t in [*ids, 7]],
+                                          "token_logprobs": token_lps, "top_logprobs": tops}}]}
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
