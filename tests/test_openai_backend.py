@@ -110,7 +110,7 @@ def test_api_key_sent_but_never_logged(server, tokenizer, caplog):
     secret = "sk-test-SECRET-123"
     model = served(server, tokenizer, api_key=secret)
     server.faults.append("500")
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG, logger="whyllm"):
         model.score([REQ])
     assert server.headers[-1]["Authorization"] == f"Bearer {secret}"
     assert secret not in caplog.text and secret not in repr(model) and "500" in caplog.text

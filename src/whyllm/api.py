@@ -38,6 +38,7 @@ def explain(text: str, target: str | Sequence[str] | None = None, *, model: Lang
             method: str = "kernelshap", features: str = "words", template: str | None = None,
             budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
             filler: str = " _", max_new_tokens: int = 5, progress: bool = False,
+            proxy: LanguageModel | None = None, task_verdict: Any = None,
             **method_params: Any) -> Explanation:
     """Explain why ``model`` gives ``target`` after ``text`` (inside ``template``, if given).
 
@@ -46,23 +47,63 @@ def explain(text: str, target: str | Sequence[str] | None = None, *, model: Lang
     ``tokens``, ``words``, ``sentences``, ``paragraphs``, ``items``; only the ``{text}`` slot of
     ``template`` is perturbed. ``budget`` bounds the distinct inputs the model scores; ``seed``
     fixes every random choice (a private generator, never global state).
+
+    ``proxy``: a cheaper model samples instead of ``model`` when it makes the same decision on the
+    full input (see :mod:`whyllm.methods.proxy`; ``task_verdict`` is a task screen's verdict or its
+    JSON path). ``method="focus"``: coarse-to-fine for long inputs (see :mod:`whyllm.methods.focus`;
+    parameters ``inner``, ``coarse``, ``keep``, ``coarse_budget``; a ``proxy`` runs the coarse pass).
     """
+    model = model if model is not None else default_model()
+    common = {"features": features, "template": template, "budget": budget, "seed": seed,
+              "perturbation": perturbation, "filler": filler, "max_new_tokens": max_new_tokens,
+              "progress": progress}
+    if method == "focus":
+        from whyllm.methods.focus import explain_focus
+
+        return explain_focus(text, target, model=model, proxy=proxy, **common, **method_params)
+    if proxy is not None:
+        from whyllm.methods.proxy import explain_with_proxy
+
+        return explain_with_proxy(text, target, model=model, proxy=proxy, method=method,
+                                  task_verdict=task_verdict, **common, **method_params)
+    return explain_on(model, text, target, method=method, **common, **method_params)
+
+
+def make_method(method: str, method_params: dict[str, Any]):
     method_cls = METHODS.get(method)
-    SEGMENTERS.get(features)
-    PERTURBATIONS.get(perturbation)
     try:
-        algo = method_cls(**method_params)
+        return method_cls(**method_params)
     except TypeError as exc:
         raise InputError(f"bad parameter for {method}: {exc}") from exc
-    model = model if model is not None else default_model()
-    meter = CostMeter()
+
+
+def prepare(model: LanguageModel, text: str, target: str | Sequence[str] | Target | None, *,
+            template: str | None, features: str, perturbation: str, filler: str, max_new_tokens: int,
+            meter: CostMeter) -> tuple[PromptInput, Target]:
+    """The features of ``text`` for ``model`` and the resolved target (checked to fit the context)."""
+    SEGMENTERS.get(features)
+    PERTURBATIONS.get(perturbation)
     inp = PromptInput(model, text, template=template, features=features, perturbation=perturbation,
                       filler=filler, meter=meter)
-    budget = algo.default_budget(inp.n_features) if budget is None else int(budget)
-    algo.check_budget(inp.n_features, budget)
-    tgt = resolve_target(model, target, inp.ids, max_new_tokens=max_new_tokens)
+    tgt = target if isinstance(target, Target) else resolve_target(model, target, inp.ids,
+                                                                   max_new_tokens=max_new_tokens)
     for req in tgt.requests(inp.ids):
         model.check_fits(req)
+    return inp, tgt
+
+
+def explain_on(model: LanguageModel, text: str, target: str | Sequence[str] | Target | None, *,
+               method: str = "kernelshap", features: str = "words", template: str | None = None,
+               budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
+               filler: str = " _", max_new_tokens: int = 5, progress: bool = False,
+               meter: CostMeter | None = None, **method_params: Any) -> Explanation:
+    """One model does all the sampling (what :func:`explain` does without a proxy or focus)."""
+    algo = make_method(method, method_params)
+    meter = meter if meter is not None else CostMeter()
+    inp, tgt = prepare(model, text, target, template=template, features=features, perturbation=perturbation,
+                       filler=filler, max_new_tokens=max_new_tokens, meter=meter)
+    budget = algo.default_budget(inp.n_features) if budget is None else int(budget)
+    algo.check_budget(inp.n_features, budget)
     objective = Objective(model, inp, tgt, meter, progress=progress, with_top=algo.needs_top(tgt.kind))
     rng = np.random.default_rng(seed)
     result = algo.attribute(objective, budget, rng)

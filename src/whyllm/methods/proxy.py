@@ -1,0 +1,187 @@
+"""Proxy explanations, screen-and-apply, after "Revitalizing Black-Box Interpretability:
+Actionable Interpretability for LLMs via Proxy Models" (ACL 2026; arXiv 2505.12509).
+
+A cheap **proxy** model does the sampling for an expensive **target** model.
+
+* **Instance screen** (every explanation): one target call on the full input; the proxy's
+  explanation is used only if proxy and target make the same decision there (the same side of a
+  contrast wins; the continuation is, or is not, the greedy choice of both). Otherwise the target
+  explains.
+* **Task screen** (:func:`screen_task`, once per task): on a sample of task inputs, both models
+  explain and each explanation's faithfulness is measured *on the target* (AOPC comprehensiveness);
+  with d = q_proxy - margin * q_target (margin 0.9) a sequential one-sided paired t-test asks whether
+  mean d > 0 at confidence 0.99, looking after each input from the fifth on, for at most 50 inputs.
+  The proxy is authorised for the task only if the test passes; it stops early, rejecting, once
+  mean d < 0 is significant at the same level. The verdict is saved as JSON. (Repeated looks make
+  the nominal level optimistic; the minimum of five inputs and the 0.99 level keep it conservative
+  in practice; the per-input d values are stored so the test can be redone.)
+
+The explanation records which model produced the samples (``fit["samples_by"]``), the screen's
+verdict (``fit["screen"]``), and the cost of each model: ``cost`` is the target's (screening and
+any fallback), ``fit["proxy_cost"]`` the proxy's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from whyllm.cost import CostMeter
+from whyllm.errors import InputError
+from whyllm.explanation import Explanation
+from whyllm.features import PromptInput
+from whyllm.models.base import LanguageModel
+from whyllm.objective import Objective
+from whyllm.targets import Target
+
+MIN_INPUTS = 5
+
+
+@dataclass
+class TaskVerdict:
+    """The outcome of a task screen; ``d`` holds q_proxy - margin * q_target per input."""
+
+    task: str
+    proxy: str
+    target: str
+    method: str
+    authorised: bool
+    d: list[float] = field(default_factory=list)
+    p_value: float = 1.0
+    confidence: float = 0.99
+    margin: float = 0.9
+    target_calls: int = 0
+    proxy_calls: int = 0
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> TaskVerdict:
+        try:
+            return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise InputError(f"cannot read a task verdict from {path}: {exc}") from exc
+
+
+def decision_on_full(model: LanguageModel, text: str, target: Target, template: str | None,
+                      features: str, perturbation: str, filler: str, meter: CostMeter) -> int | None:
+    """+1/-1 (which contrast side wins) or 1/0 (continuation is / is not the greedy choice)."""
+    from whyllm.api import prepare
+
+    inp, tgt = prepare(model, text, Target(target.kind, target.texts, tuple(
+        model.encode_continuation(t) for t in target.texts)), template=template, features=features,
+        perturbation=perturbation, filler=filler, max_new_tokens=1, meter=meter)
+    objective = Objective(model, inp, tgt, meter, with_top=tgt.kind != "contrast")
+    full = np.ones((1, inp.n_features), dtype=bool)
+    value = float(objective(full)[0])
+    if tgt.kind == "contrast":
+        return int(np.sign(value)) or None
+    return int(bool(objective.is_top([inp.ids_for(full[0])])[0]))
+
+
+def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: LanguageModel,
+                       method: str = "kernelshap", features: str = "words", task_verdict: Any = None,
+                       force_proxy: bool = False, **kw: Any) -> Explanation:
+    """Explain ``model``'s output with ``proxy`` doing the sampling when the screens allow it."""
+    from whyllm.api import explain_on, prepare
+
+    if features == "tokens":
+        raise InputError("a proxy needs features both models share: words, sentences, paragraphs "
+                         "or items")
+    if isinstance(task_verdict, (str, Path)):
+        task_verdict = TaskVerdict.load(task_verdict)
+    target_meter, proxy_meter = CostMeter(), CostMeter()
+    _, tgt = prepare(model, text, target, template=kw.get("template"), features=features,
+                     perturbation=kw.get("perturbation", "delete"), filler=kw.get("filler", " _"),
+                     max_new_tokens=kw.get("max_new_tokens", 5), meter=target_meter)
+    screen: dict[str, Any] = {"task": None if task_verdict is None else task_verdict.authorised}
+    use_proxy = force_proxy
+    if not force_proxy and (task_verdict is None or task_verdict.authorised):
+        args = (text, tgt, kw.get("template"), features, kw.get("perturbation", "delete"),
+                kw.get("filler", " _"))
+        t_dec = decision_on_full(model, *args, target_meter)
+        p_dec = decision_on_full(proxy, *args, proxy_meter)
+        use_proxy = t_dec is not None and t_dec == p_dec
+        screen.update({"instance": "agree" if use_proxy else "disagree", "target_decision": t_dec,
+                       "proxy_decision": p_dec})
+    if use_proxy:
+        proxy_target = Target(tgt.kind, tgt.texts, tuple(proxy.encode_continuation(t) for t in tgt.texts))
+        exp = explain_on(proxy, text, proxy_target, method=method, features=features, meter=proxy_meter,
+                         **kw)
+        mine = PromptInput(model, text, template=kw.get("template"), features=features)
+        if tuple(mine.features) != tuple(exp.features):
+            raise InputError("the proxy splits the text into other features than the target model")
+        fit = {**exp.fit, "samples_by": proxy.info.model_id, "screen": screen,
+               "proxy_cost": proxy_meter.snapshot().to_dict()}
+        params = {**exp.params, "proxy": proxy.info.model_id}
+        return replace(exp, target=tgt, model=model.info, fit=fit, params=params,
+                       cost=target_meter.snapshot())
+    exp = explain_on(model, text, tgt, method=method, features=features, meter=target_meter, **kw)
+    fit = {**exp.fit, "samples_by": model.info.model_id, "screen": screen,
+           "proxy_cost": proxy_meter.snapshot().to_dict()}
+    return replace(exp, fit=fit, params={**exp.params, "proxy": proxy.info.model_id})
+
+
+def _comprehensiveness_on(exp: Explanation, model: LanguageModel, meter: CostMeter) -> float:
+    from whyllm.api import objective_for
+    from whyllm.metrics.faithfulness import faithfulness
+
+    objective = objective_for(exp, model, meter)
+
+    def prob(masks: np.ndarray) -> np.ndarray:
+        return np.array([exp.target.probability(v) for v in objective(masks)])
+
+    return float(faithfulness(prob, exp.ranking()).aopc_comprehensiveness)
+
+
+def paired_t_pvalues(d: Sequence[float]) -> tuple[float, float]:
+    """One-sided p-values of a one-sample t-test on ``d``: (H1 mean > 0, H1 mean < 0)."""
+    d = np.asarray(d, dtype=np.float64)
+    n, mean, sd = len(d), float(d.mean()), float(d.std(ddof=1))
+    if sd == 0:
+        return (0.0, 1.0) if mean > 0 else (1.0, 0.0) if mean < 0 else (1.0, 1.0)
+    t = mean / (sd / math.sqrt(n))
+    return float(stats.t.sf(t, n - 1)), float(stats.t.cdf(t, n - 1))
+
+
+def screen_task(texts: Sequence[str], target: Any, *, model: LanguageModel, proxy: LanguageModel,
+                task: str, method: str = "kernelshap", confidence: float = 0.99, margin: float = 0.9,
+                max_inputs: int = 50, save: str | Path | None = None, **kw: Any) -> TaskVerdict:
+    """Decide whether ``proxy`` may explain ``model`` on this task (see the module docstring)."""
+    from whyllm.api import explain_on
+
+    if not 0.5 < confidence < 1:
+        raise InputError(f"confidence must be in (0.5, 1), got {confidence}")
+    verdict = TaskVerdict(task, proxy.info.model_id, model.info.model_id, method, False,
+                          confidence=confidence, margin=margin)
+    alpha = 1.0 - confidence
+    for text in list(texts)[:max_inputs]:
+        tm = CostMeter()
+        e_t = explain_on(model, text, target, method=method, meter=tm, **kw)
+        e_p = explain_with_proxy(text, e_t.target, model=model, proxy=proxy, method=method,
+                                 force_proxy=True, **kw)
+        q_t = _comprehensiveness_on(e_t, model, tm)
+        q_p = _comprehensiveness_on(e_p, model, tm)
+        verdict.d.append(q_p - margin * q_t)
+        verdict.target_calls += tm.sequences + e_p.cost.sequences
+        verdict.proxy_calls += int(e_p.fit["proxy_cost"]["sequences"])
+        n = len(verdict.d)
+        if n < MIN_INPUTS:
+            continue
+        verdict.p_value, p_less = paired_t_pvalues(verdict.d)
+        if verdict.p_value < alpha:
+            verdict.authorised = True
+            break
+        if p_less < alpha:  # mean d < 0 is significant: the proxy is clearly not good enough
+            break
+    if save is not None:
+        verdict.save(save)
+    return verdict
