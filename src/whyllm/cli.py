@@ -1,4 +1,4 @@
-"""Command line: ``whyllm explain``, ``evaluate``, ``neurons``, ``steer`` and ``celltype``.
+"""Command line: ``whyllm explain``, ``evaluate``, ``neurons``, ``steer``, ``screen`` and ``celltype``.
 
 User errors print one line to stderr and exit with status 2 (no traceback); scores computed before
 an error or an interrupt stay in the score cache, so running the command again resumes.
@@ -69,9 +69,27 @@ def _quiet_libraries() -> None:
 
 
 def _load(args: argparse.Namespace):
+    import os
+
     from whyllm.models import load_model
 
-    return load_model(args.model, threads=args.threads, batch_size=args.batch_size, cache=not args.no_cache)
+    served = {}
+    if args.model and str(args.model).startswith("openai:"):
+        served = {"tokenizer": args.tokenizer, "served_model": args.served_model, "timeout": args.timeout,
+                  "retries": args.retries, "concurrency": args.concurrency,
+                  "api_key": os.environ.get(args.api_key_env) if args.api_key_env else None}
+    elif args.served_model or args.tokenizer:
+        raise InputError("--served-model and --tokenizer go with --model openai:<url>")
+    return load_model(args.model, threads=args.threads, batch_size=args.batch_size, cache=not args.no_cache,
+                      **served)
+
+
+def _load_proxy(args: argparse.Namespace):
+    from whyllm.models import load_model
+
+    if not getattr(args, "proxy", None):
+        return None
+    return load_model(args.proxy, threads=args.threads, batch_size=args.batch_size, cache=not args.no_cache)
 
 
 def _prompt_args(args: argparse.Namespace) -> tuple[str, str | None, object, dict]:
@@ -102,7 +120,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     model = _load(args)
     exp = explain(text, target, model=model, method=args.method, features=args.features, template=template,
                   budget=args.budget, seed=args.seed, perturbation=args.perturbation,
-                  max_new_tokens=args.max_new_tokens, progress=not args.quiet, **options)
+                  max_new_tokens=args.max_new_tokens, progress=not args.quiet, proxy=_load_proxy(args),
+                  task_verdict=args.task_verdict, **options)
     if args.evaluate:
         exp = exp.with_metrics(evaluate(exp, model=model).to_dict())
     _write(exp, args)
@@ -194,6 +213,26 @@ def cmd_steer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_screen(args: argparse.Namespace) -> int:
+    from whyllm.methods.proxy import screen_task
+
+    texts = [ln for ln in read_text_file(args.texts_file).splitlines() if ln.strip()]
+    if not texts:
+        raise InputError(f"{args.texts_file} holds no texts (one per line)")
+    template = read_text_file(args.template_file) if args.template_file else args.template
+    target = (args.target, args.against) if args.against is not None else args.target
+    _check_writable(args.save)
+    model, proxy = _load(args), _load_proxy(args)
+    verdict = screen_task(texts, target, model=model, proxy=proxy, task=args.task, method=args.method,
+                          confidence=args.confidence, max_inputs=args.max_inputs, save=args.save,
+                          template=template, features=args.features, budget=args.budget, seed=args.seed)
+    d = verdict.d
+    print(f"proxy {'AUTHORISED' if verdict.authorised else 'NOT authorised'} for {args.task}: "
+          f"{len(d)} inputs, mean d = {sum(d) / len(d):+.4f}, one-sided p = {verdict.p_value:.4g}; "
+          f"{verdict.target_calls} target and {verdict.proxy_calls} proxy calls; saved to {args.save}")
+    return 0
+
+
 def cmd_celltype(args: argparse.Namespace) -> int:
     from whyllm.tasks.celltype.run import run_celltype
 
@@ -201,7 +240,18 @@ def cmd_celltype(args: argparse.Namespace) -> int:
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="transformers model folder or .gguf file (default: Gemma 3 270M)")
+    from whyllm.models.specs import MODEL_SPECS
+
+    p.add_argument("--model", help=f"model name ({', '.join(MODEL_SPECS.names())}), transformers folder, "
+                   ".gguf file, or openai:<server url> (default: Gemma 3 270M)")
+    p.add_argument("--served-model", help="openai: the model name on the server")
+    p.add_argument("--tokenizer", help="openai: local model (name or folder) with the server's tokenizer "
+                   "(default: Gemma 3 270M)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="openai: environment variable holding the API key (never logged)")
+    p.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request (default 60)")
+    p.add_argument("--retries", type=int, default=3, help="openai: retries with backoff (default 3)")
+    p.add_argument("--concurrency", type=int, default=4, help="openai: parallel requests (default 4)")
     p.add_argument("--threads", type=int, help="CPU threads (default: 1 under CI, else idle cores)")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the score cache")
@@ -231,7 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("text", nargs="?", help="the text to explain (the prompt, or the template's {text})")
     ex.add_argument("--text-file", help="read the text from a UTF-8 file")
     _input_options(ex, against="explain log p(target) - log p(against), e.g. ' negative'")
-    ex.add_argument("--method", default="kernelshap", choices=METHODS.names())
+    ex.add_argument("--method", default="kernelshap", choices=[*METHODS.names(), "focus"],
+                    help="focus: coarse-to-fine for long inputs (--option inner=lime coarse=sentences keep=2 "
+                    "coarse_budget=N)")
+    ex.add_argument("--proxy", help="a cheaper model (name, folder or .gguf) that samples when it makes the "
+                    "target's decision (instance screen); with focus it runs the coarse pass")
+    ex.add_argument("--task-verdict", metavar="JSON", help="a task screen's verdict (whyllm screen --save)")
     ex.add_argument("--budget", type=int, help="most distinct inputs to score (default: method's)")
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--max-new-tokens", type=int, default=5, help="length of the greedy answer")
@@ -264,6 +319,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="enforce as many random neurons of the same layers instead (a control)")
     st.add_argument("--seed", type=int, default=0)
     _model_options(st)
+    sc = sub.add_parser("screen", help="task screen: may a proxy model explain this target on a task?")
+    sc.add_argument("--texts-file", required=True, help="task inputs, one per line")
+    sc.add_argument("--proxy", required=True, help="the proxy model (name, folder or .gguf)")
+    sc.add_argument("--task", required=True, help="a name for the task (stored in the verdict)")
+    sc.add_argument("--save", required=True, metavar="JSON", help="where to write the verdict")
+    sc.add_argument("--target", help="continuation (default: the model's greedy answer)")
+    sc.add_argument("--against", help="contrast: log p(target) - log p(against)")
+    sc.add_argument("--template", help="fixed prompt around each text, with one {text} slot")
+    sc.add_argument("--template-file", help="read the template from a UTF-8 file")
+    sc.add_argument("--features", default="words", choices=["words", "sentences", "paragraphs", "items"])
+    sc.add_argument("--method", default="kernelshap", choices=["kernelshap", "lime", "occlusion"])
+    sc.add_argument("--budget", type=int, help="evaluations per explanation (default: method's)")
+    sc.add_argument("--confidence", type=float, default=0.99)
+    sc.add_argument("--max-inputs", type=int, default=50)
+    sc.add_argument("--seed", type=int, default=0)
+    _model_options(sc)
     from whyllm.tasks.celltype.run import add_celltype_parser
 
     _model_options(add_celltype_parser(sub))
@@ -276,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_libraries()
     try:
         commands = {"explain": cmd_explain, "evaluate": cmd_evaluate, "neurons": cmd_neurons,
-                    "steer": cmd_steer, "celltype": cmd_celltype}
+                    "steer": cmd_steer, "celltype": cmd_celltype, "screen": cmd_screen}
         return commands[args.command](args)
     except WhyllmError as exc:
         print(f"whyllm: error: {exc}", file=sys.stderr)

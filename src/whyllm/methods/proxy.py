@@ -130,7 +130,7 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
     return replace(exp, fit=fit, params={**exp.params, "proxy": proxy.info.model_id})
 
 
-def _comprehensiveness_on(exp: Explanation, model: LanguageModel, meter: CostMeter) -> float:
+def target_comprehensiveness(exp: Explanation, model: LanguageModel, meter: CostMeter) -> float:
     from whyllm.api import objective_for
     from whyllm.metrics.faithfulness import faithfulness
 
@@ -168,8 +168,8 @@ def screen_task(texts: Sequence[str], target: Any, *, model: LanguageModel, prox
         e_t = explain_on(model, text, target, method=method, meter=tm, **kw)
         e_p = explain_with_proxy(text, e_t.target, model=model, proxy=proxy, method=method,
                                  force_proxy=True, **kw)
-        q_t = _comprehensiveness_on(e_t, model, tm)
-        q_p = _comprehensiveness_on(e_p, model, tm)
+        q_t = target_comprehensiveness(e_t, model, tm)
+        q_p = target_comprehensiveness(e_p, model, tm)
         verdict.d.append(q_p - margin * q_t)
         verdict.target_calls += tm.sequences + e_p.cost.sequences
         verdict.proxy_calls += int(e_p.fit["proxy_cost"]["sequences"])

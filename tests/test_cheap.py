@@ -1,0 +1,118 @@
+"""Proxy explanations (instance and task screens) and focus (coarse-to-fine), on exact toy models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import whyllm
+from whyllm.errors import InputError
+from whyllm.methods.proxy import TaskVerdict, paired_t_pvalues, screen_task
+from whyllm.models import additive_model
+
+TEXT = "alpha beta gamma delta eps"
+TARGET_W = {"alpha": 1.5, "beta": -2.0, "gamma": 0.25, "delta": 3.0, "eps": -0.75}
+
+
+def toy(weights, bias=0.5, **kw):
+    return additive_model(weights, bias=bias, cache=None, **kw)
+
+
+def test_proxy_used_when_decisions_agree():
+    target, proxy = toy(TARGET_W), toy({"alpha": 1.0, "delta": 1.0})  # both say "yes" on the full text
+    exp = whyllm.explain(TEXT, "yes", model=target, proxy=proxy, method="kernelshap", budget=64)
+    alone = whyllm.explain(TEXT, "yes", model=proxy, method="kernelshap", budget=64)
+    assert exp.fit["samples_by"] == proxy.model_id and exp.fit["screen"]["instance"] == "agree"
+    assert exp.values == alone.values  # the proxy's own exact Shapley values
+    assert exp.model.model_id == target.model_id and exp.params["proxy"] == proxy.model_id
+    assert exp.cost.sequences == 1 and exp.fit["proxy_cost"]["sequences"] >= 32  # 1 screening call
+    assert target.rows_scored == 1
+
+
+def test_target_explains_when_decisions_differ():
+    target, proxy = toy(TARGET_W), toy({"delta": -9.0})  # the proxy says "no" on the full text
+    exp = whyllm.explain(TEXT, "yes", model=target, proxy=proxy, method="kernelshap", budget=64)
+    assert exp.fit["screen"] == {"task": None, "instance": "disagree", "target_decision": 1,
+                                 "proxy_decision": 0}
+    assert exp.fit["samples_by"] == target.model_id
+    assert np.allclose(exp.values, [TARGET_W[w] for w in TEXT.split()], atol=1e-9)
+    assert exp.fit["proxy_cost"]["sequences"] == 1
+
+
+def test_proxy_refuses_token_features():
+    with pytest.raises(InputError, match="features both models share"):
+        whyllm.explain(TEXT, "yes", model=toy(TARGET_W), proxy=toy(TARGET_W), features="tokens")
+
+
+def test_paired_t_pvalues():
+    up, down = paired_t_pvalues([0.1, 0.2, 0.15, 0.12, 0.18])
+    assert up < 1e-3 and down > 0.999 and up + down == pytest.approx(1.0)
+    assert paired_t_pvalues([0.0, 0.0, 0.0]) == (1.0, 1.0)
+    assert paired_t_pvalues([-1.0, -1.0]) == (1.0, 0.0)
+
+
+TEXTS = ["alpha beta gamma delta eps", "delta eps alpha", "gamma delta beta alpha", "eps delta gamma",
+         "beta delta alpha eps", "alpha delta", "delta gamma eps beta", "alpha gamma delta"]
+
+
+def test_task_screen_authorises_a_faithful_proxy(tmp_path):
+    norm = {"normalize": True}
+    target = toy(TARGET_W, **norm)
+    same = toy(TARGET_W, **norm)  # an identical proxy: d = 0.1 q_target > 0 on every input
+    verdict = screen_task(TEXTS, "yes", model=target, proxy=same, task="toy", method="kernelshap",
+                          budget=32, save=tmp_path / "v.json")
+    assert verdict.authorised and len(verdict.d) >= 5 and all(d > 0 for d in verdict.d)
+    assert verdict.p_value < 0.01
+    assert TaskVerdict.load(tmp_path / "v.json") == verdict
+
+
+def test_task_screen_rejects_an_unfaithful_proxy(tmp_path):
+    norm = {"normalize": True}
+    target = toy(TARGET_W, **norm)
+    # ranks the words in the opposite order, but says "yes" on every input too
+    flipped = toy({w: -v / 10 for w, v in TARGET_W.items()}, bias=5.0, **norm)
+    verdict = screen_task(TEXTS, "yes", model=target, proxy=flipped, task="toy", method="kernelshap",
+                          budget=32, max_inputs=8, save=tmp_path / "v.json")
+    assert not verdict.authorised and np.mean(verdict.d) < 0
+    # a saved negative verdict sends every explanation of the task to the target
+    exp = whyllm.explain(TEXT, "yes", model=target, proxy=flipped, budget=32,
+                         task_verdict=str(tmp_path / "v.json"))
+    assert exp.fit["samples_by"] == target.model_id and exp.fit["screen"] == {"task": False}
+
+
+LONG = "one two three. alpha delta gamma. four five six."
+FOCUS_W = {"alpha": 1.5, "delta": 3.0, "gamma": -0.5}
+
+
+def test_focus_refines_the_best_sentence_exactly():
+    model = toy(FOCUS_W)
+    exp = whyllm.explain(LONG, "yes", model=model, method="focus", inner="kernelshap", keep=1,
+                         coarse_budget=8, budget=16, seed=0)
+    words = [f.text for f in exp.features]
+    assert exp.fit["focus_units"] == ["alpha delta gamma."]
+    inside = [words.index(w) for w in ("alpha", "delta", "gamma.")]
+    assert exp.fit["inside"] == inside
+    # gamma. is not a weighted token (the toy's words carry punctuation): exact Shapley values 1.5, 3, 0
+    assert np.allclose([exp.values[i] for i in inside], [1.5, 3.0, 0.0], atol=1e-9)
+    assert all(abs(v) < 1e-9 for i, v in enumerate(exp.values) if i not in inside)  # zero-valued units
+    assert exp.cost.sequences <= 16 and exp.method == "focus"
+    assert words[int(exp.ranking()[0])] == "delta"
+
+
+def test_focus_with_proxy_costs_the_target_only_the_fine_pass():
+    target, proxy = toy(FOCUS_W), toy({"delta": 2.0})
+    exp = whyllm.explain(LONG, "yes", model=target, proxy=proxy, method="focus", inner="kernelshap",
+                         keep=1, coarse_budget=8, budget=16)
+    assert exp.fit["samples_by"] == {"coarse": proxy.model_id, "fine": target.model_id}
+    assert exp.fit["coarse_cost"]["sequences"] > 0
+    assert exp.cost.sequences <= 1 + 8  # screen + fine pass (2^3 coalitions)
+
+
+def test_focus_drops_units_that_do_not_fit_the_budget():
+    # the proxy runs the coarse pass: the target's 12 calls are 1 screen + 11 for the fine pass, which
+    # covers 2 sentences (6 words: LIME needs 9) but not 3 (9 words: 12)
+    exp = whyllm.explain(LONG, "yes", model=toy(FOCUS_W), proxy=toy(FOCUS_W), method="focus", inner="lime",
+                         keep=3, coarse_budget=8, budget=12)
+    assert len(exp.fit["focus_units"]) == 2 and exp.cost.sequences <= 12
+    with pytest.raises(InputError, match="focus refines with one of"):
+        whyllm.explain(LONG, "yes", model=toy(FOCUS_W), method="focus", inner="anchors")
