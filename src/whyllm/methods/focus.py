@@ -75,31 +75,33 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
                   inner: str = "lime", coarse: str = "sentences", keep: int = 2,
                   coarse_budget: int | None = None, features: str = "words", template: str | None = None,
                   budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
-                  filler: str = " _", max_new_tokens: int = 5, progress: bool = False,
+                  filler: str = " _", max_new_tokens: int = 5, progress: bool = False, chat: bool = False,
                   **inner_params: Any) -> Explanation:
     """Coarse pass (``proxy`` or ``model``), then fine attribution on ``model`` inside the ``keep``
     most supportive coarse units. ``budget`` bounds the target calls of the whole explanation
     (screen, a coarse pass on the target, fine pass); ``coarse_budget`` the coarse pass."""
-    from whyllm.api import _json_safe, explain_on, make_method, prepare
+    from whyllm.api import _json_safe, explain_on, make_method, model_template, prepare
 
     if inner not in INNER:
         raise InputError(f"focus refines with one of {', '.join(INNER)}; got {inner!r}")
     if keep < 1:
         raise InputError(f"keep must be at least 1, got {keep}")
     target_meter, coarse_meter = CostMeter(), CostMeter()
+    user_template, template = template, model_template(model, template, chat)
     inp, tgt = prepare(model, text, target, template=template, features=features, perturbation=perturbation,
                        filler=filler, max_new_tokens=max_new_tokens, meter=target_meter)
     coarse_model, screen = model, None
     if proxy is not None:  # the instance screen of the proxy method: same decision, or no proxy
-        args = (text, tgt, template, features, perturbation, filler)
-        t_dec = decision_on_full(model, *args, target_meter)
-        p_dec = decision_on_full(proxy, *args, coarse_meter)
+        args = (text, tgt, user_template, features, perturbation, filler)
+        t_dec = decision_on_full(model, *args, target_meter, chat=chat)
+        p_dec = decision_on_full(proxy, *args, coarse_meter, chat=chat)
         screen = {"instance": "agree" if t_dec is not None and t_dec == p_dec else "disagree",
                   "target_decision": t_dec, "proxy_decision": p_dec}
         coarse_model = proxy if screen["instance"] == "agree" else model
     coarse_target = Target(tgt.kind, tgt.texts, tuple(coarse_model.encode_continuation(t) for t in tgt.texts))
-    rough = explain_on(coarse_model, text, coarse_target, method=inner, features=coarse, template=template,
-                       budget=coarse_budget, seed=seed, perturbation=perturbation, filler=filler,
+    rough = explain_on(coarse_model, text, coarse_target, method=inner, features=coarse,
+                       template=user_template, chat=chat, budget=coarse_budget, seed=seed,
+                       perturbation=perturbation, filler=filler,
                        progress=progress, meter=coarse_meter if coarse_model is proxy else target_meter,
                        **inner_params)
     if budget is not None:  # the whole explanation's target calls stay within ``budget``

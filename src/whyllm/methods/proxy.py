@@ -72,10 +72,12 @@ class TaskVerdict:
 
 
 def decision_on_full(model: LanguageModel, text: str, target: Target, template: str | None,
-                      features: str, perturbation: str, filler: str, meter: CostMeter) -> int | None:
+                      features: str, perturbation: str, filler: str, meter: CostMeter,
+                      chat: bool = False) -> int | None:
     """+1/-1 (which contrast side wins) or 1/0 (continuation is / is not the greedy choice)."""
-    from whyllm.api import prepare
+    from whyllm.api import model_template, prepare
 
+    template = model_template(model, template, chat)
     inp, tgt = prepare(model, text, Target(target.kind, target.texts, tuple(
         model.encode_continuation(t) for t in target.texts)), template=template, features=features,
         perturbation=perturbation, filler=filler, max_new_tokens=1, meter=meter)
@@ -91,7 +93,7 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
                        method: str = "kernelshap", features: str = "words", task_verdict: Any = None,
                        force_proxy: bool = False, **kw: Any) -> Explanation:
     """Explain ``model``'s output with ``proxy`` doing the sampling when the screens allow it."""
-    from whyllm.api import explain_on, prepare
+    from whyllm.api import explain_on, model_template, prepare
 
     if features == "tokens":
         raise InputError("a proxy needs features both models share: words, sentences, paragraphs "
@@ -99,7 +101,9 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
     if isinstance(task_verdict, (str, Path)):
         task_verdict = TaskVerdict.load(task_verdict)
     target_meter, proxy_meter = CostMeter(), CostMeter()
-    _, tgt = prepare(model, text, target, template=kw.get("template"), features=features,
+    chat = bool(kw.get("chat"))
+    _, tgt = prepare(model, text, target, template=model_template(model, kw.get("template"), chat),
+                     features=features,
                      perturbation=kw.get("perturbation", "delete"), filler=kw.get("filler", " _"),
                      max_new_tokens=kw.get("max_new_tokens", 5), meter=target_meter)
     screen: dict[str, Any] = {"task": None if task_verdict is None else task_verdict.authorised}
@@ -107,8 +111,8 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
     if not force_proxy and (task_verdict is None or task_verdict.authorised):
         args = (text, tgt, kw.get("template"), features, kw.get("perturbation", "delete"),
                 kw.get("filler", " _"))
-        t_dec = decision_on_full(model, *args, target_meter)
-        p_dec = decision_on_full(proxy, *args, proxy_meter)
+        t_dec = decision_on_full(model, *args, target_meter, chat=chat)
+        p_dec = decision_on_full(proxy, *args, proxy_meter, chat=chat)
         use_proxy = t_dec is not None and t_dec == p_dec
         screen.update({"instance": "agree" if use_proxy else "disagree", "target_decision": t_dec,
                        "proxy_decision": p_dec})
@@ -116,9 +120,12 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
         proxy_target = Target(tgt.kind, tgt.texts, tuple(proxy.encode_continuation(t) for t in tgt.texts))
         exp = explain_on(proxy, text, proxy_target, method=method, features=features, meter=proxy_meter,
                          **kw)
-        mine = PromptInput(model, text, template=kw.get("template"), features=features)
+        mine = PromptInput(model, text, template=model_template(model, kw.get("template"), chat),
+                           features=features)
         if tuple(mine.features) != tuple(exp.features):
             raise InputError("the proxy splits the text into other features than the target model")
+        if chat:  # the explanation is of the target: its own chat template
+            exp = replace(exp, template=model_template(model, kw.get("template"), chat))
         fit = {**exp.fit, "samples_by": proxy.info.model_id, "screen": screen,
                "proxy_cost": proxy_meter.snapshot().to_dict()}
         params = {**exp.params, "proxy": proxy.info.model_id}
