@@ -23,8 +23,11 @@ def hashed_logprobs(ids: list[int]) -> list[float]:
 
 class FakeOpenAIServer:
     def __init__(self, logprob_fn: Callable[[list[int]], list[float]] = hashed_logprobs,
-                 generate_text: str = " Paris\nThe", sleep: float = 2.0) -> None:
+                 generate_text: str = " Paris\nThe", sleep: float = 2.0, text_only_tokenizer=None) -> None:
+        """``text_only_tokenizer``: behave like llama_cpp.server: 422 to token-id prompts, tokenize
+        text prompts with this tokenizer, echo without the BOS."""
         self.logprob_fn, self.generate_text, self.sleep = logprob_fn, generate_text, sleep
+        self.text_tok = text_only_tokenizer
         self.faults: deque[str] = deque()
         self.requests: list[dict] = []
         self.headers: list[dict] = []
@@ -39,6 +42,9 @@ class FakeOpenAIServer:
                 server.requests.append(body)
                 server.headers.append(dict(self.headers))
                 fault = server.faults.popleft() if server.faults else None
+                if server.text_tok is not None and not isinstance(body["prompt"], str):
+                    self._send(422, b'{"detail": "prompt: Input should be a valid string"}')
+                    return
                 if fault == "sleep":
                     time.sleep(server.sleep)
                 if fault in ("500", "400"):
@@ -65,6 +71,8 @@ class FakeOpenAIServer:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
 
     def answer(self, body: dict, fault: str | None) -> dict:
+        if self.text_tok is not None:
+            return self.answer_text(body)
         ids = list(body["prompt"])
         if not body.get("echo"):
             return {"choices": [{"text": self.generate_text, "index": 0}]}
@@ -78,6 +86,18 @@ class FakeOpenAIServer:
         return {"choices": [{"text": "x", "index": 0,
                              "logprobs": {"tokens": [str(t) for t in [*ids, 7]],
                                           "token_logprobs": token_lps, "top_logprobs": tops}}]}
+
+    def answer_text(self, body: dict) -> dict:
+        """llama_cpp.server's echo: the BOS is dropped and the first remaining entry is None."""
+        ids = self.text_tok(body["prompt"])["input_ids"]
+        if not body.get("echo"):
+            return {"choices": [{"text": self.generate_text, "index": 0}]}
+        lps = self.logprob_fn([*ids, 7])
+        rest = [*ids[1:], 7]
+        return {"choices": [{"text": "x", "index": 0, "logprobs": {
+            "tokens": [self.text_tok.decode([t]) for t in rest],
+            "token_logprobs": [None, *lps[2:]],
+            "top_logprobs": [None] + [{"a": lp} for lp in lps[2:]]}}]}
 
     def __enter__(self) -> FakeOpenAIServer:
         self.thread.start()

@@ -1,9 +1,11 @@
 """The ``openai`` backend: a model served behind an OpenAI-compatible ``/v1/completions`` endpoint
 that returns prompt log-probabilities (llama.cpp's ``llama_cpp.server``, vLLM).
 
-Scoring sends prompt + continuation as token ids with ``echo=true``, ``logprobs=1`` and
-``max_tokens=1`` and reads the continuation's entries of ``logprobs.token_logprobs`` (the one
-generated token is ignored); ``temperature`` is 0 and ``repeat_penalty`` 1.0, so servers that apply
+Scoring sends prompt + continuation as token ids (vLLM) or, for servers that take text only
+(llama_cpp.server, detected by its 422 answer), as text whose re-tokenization is checked token by
+token; with ``echo=true``, ``logprobs=1`` and ``max_tokens=1`` it reads the continuation's entries
+of ``logprobs.token_logprobs`` (aligned whether or not the server drops the BOS; the one generated
+token is ignored); ``temperature`` is 0 and ``repeat_penalty`` 1.0, so servers that apply
 a repetition penalty to the echoed prompt do not distort it. Token ids come from a local copy of
 the served model's tokenizer, so features keep exact token boundaries.
 
@@ -49,7 +51,7 @@ class OpenAIModel(LanguageModel):
     def __init__(self, base_url: str, model_name: str, tokenizer, *, api_key: str | None = None,
                  max_context: int = 8192, timeout: float = 60.0, retries: int = 3, backoff: float = 0.5,
                  concurrency: int = 4, batch_size: int = 32, revision: str = "served",
-                 cache: ScoreCache | None = None) -> None:
+                 prompt_mode: str = "auto", cache: ScoreCache | None = None) -> None:
         base = base_url.rstrip("/")
         if not base.startswith(("http://", "https://")):
             raise ModelError(f"the server address must start with http:// or https://, got {base_url!r}")
@@ -61,6 +63,11 @@ class OpenAIModel(LanguageModel):
         self.timeout, self.retries, self.backoff = float(timeout), int(retries), float(backoff)
         self.concurrency = max(1, int(concurrency))
         self.http_calls = 0
+        if prompt_mode not in ("auto", "ids", "text"):
+            raise ModelError(f"prompt_mode is auto, ids or text; got {prompt_mode!r}")
+        # token ids keep perturbed inputs exact; text (llama_cpp.server) is checked token by token
+        self._auto_mode = prompt_mode == "auto"
+        self.prompt_mode = "ids" if prompt_mode == "auto" else prompt_mode
 
     def __repr__(self) -> str:  # no API key here
         return f"OpenAIModel(base_url={self.base_url!r}, model={self.model_name!r})"
@@ -118,14 +125,52 @@ class OpenAIModel(LanguageModel):
             raise _Retryable(f"the answer is not a JSON object: {raw[:80]!r}")
         return out
 
+    def _body_prompt(self, ids: Sequence[int]) -> list[int] | str:
+        if self.prompt_mode == "ids":
+            return list(ids)
+        bos = getattr(self.tokenizer, "bos_token_id", None)
+        rest = list(ids[1:]) if ids and bos is not None and ids[0] == bos else list(ids)
+        return self.decode(rest)  # the server adds its BOS when it tokenizes
+
     def _completion(self, ids: Sequence[int], **params) -> dict:
-        body = {"model": self.model_name, "prompt": list(ids), "temperature": 0.0,
+        body = {"model": self.model_name, "prompt": self._body_prompt(ids), "temperature": 0.0,
                 "repeat_penalty": 1.0, **params}
-        out = self._post("/completions", body)
+        try:
+            out = self._post("/completions", body)
+        except ModelError as exc:
+            # llama_cpp.server takes text only: it answers 422 to a prompt of token ids
+            if self.prompt_mode == "ids" and self._auto_mode and "HTTP 422" in str(exc):
+                self.prompt_mode, self._auto_mode = "text", False
+                log.info("%s takes text prompts; switching from token ids", self.base_url)
+                return self._completion(ids, **params)
+            raise
+        self._auto_mode = False
         choices = out.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise ModelError(f"the server's answer has no choices: {str(out)[:120]}")
         return choices[0]
+
+    def _alignment(self, full: tuple[int, ...], lp: dict) -> int:
+        """How many leading tokens of ``full`` the echoed log-probs leave out: 0 (vLLM, token-id
+        prompts) or 1 (llama_cpp.server drops the BOS); checks that the server saw ``full``."""
+        tokens, token_lps = lp.get("tokens"), lp.get("token_logprobs")
+        n, bos = len(token_lps), getattr(self.tokenizer, "bos_token_id", None)
+        if n == len(full) + 1:  # the whole prompt, then the generated token
+            dropped = 0
+        elif n == len(full) - 1 and full[:1] == (bos,):  # no BOS, nothing generated (an end token)
+            dropped = 1
+        elif n == len(full):  # either; the echoed first token says whether it is the BOS
+            starts_with_bos = isinstance(tokens, list) and tokens[:1] == [self.decode([bos])]
+            dropped = int(full[:1] == (bos,) and not starts_with_bos)
+        else:
+            raise ModelError(f"the server tokenized the prompt into {n} tokens, expected {len(full)}"
+                             " (+1 generated): it must use the same tokenizer as --tokenizer")
+        if self.prompt_mode == "text" and isinstance(tokens, list):
+            mine = [self.decode([t]) for t in full[dropped:]]
+            if [t.strip() for t in tokens[: len(mine)]] != [t.strip() for t in mine]:
+                raise ModelError("the server re-tokenized the prompt text differently from the local "
+                                 "tokenizer; this perturbed input cannot be scored exactly")
+        return dropped
 
     # --- scoring ---------------------------------------------------------------------------
     def _score_one(self, r: ScoreRequest) -> np.ndarray:
@@ -133,11 +178,12 @@ class OpenAIModel(LanguageModel):
         choice = self._completion(full, max_tokens=1, echo=True, logprobs=1)
         lp = choice.get("logprobs")
         token_lps = lp.get("token_logprobs") if isinstance(lp, dict) else None
-        if not isinstance(token_lps, list) or len(token_lps) < len(full):
+        if not isinstance(token_lps, list) or len(token_lps) < len(full) - 1:
             got = "none" if not isinstance(token_lps, list) else f"{len(token_lps)} of {len(full)}"
             raise ModelError(f"the server returned no prompt log-probs ({got}); it must support "
                              "echo=true with logprobs on /v1/completions")
-        lo, hi = len(r.prompt), len(full)
+        shift = self._alignment(full, lp)
+        lo, hi = len(r.prompt) - shift, len(full) - shift
         vals = token_lps[lo:hi]
         tops: list = []
         if r.top:
