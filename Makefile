@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-anchors clean
+.PHONY: demo test test-server lint bench bench-anchors clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,16 @@ demo: $(STAMP)
 	@echo "wrote explanation.json and report.html"
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -m "not llamacpp" tests
+
+# the openai backend against a real llama_cpp.server; llama-cpp-python builds from source once
+# (~10 minutes on two cores) into a wheel kept under ~/.cache/whyllm/wheels
+WHEELS := $(HOME)/.cache/whyllm/wheels
+test-server: $(STAMP)
+	mkdir -p $(WHEELS)
+	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || $(PY) -m pip wheel --no-deps -w $(WHEELS) "llama-cpp-python==0.3.36"
+	$(PY) -m pip install -q --find-links $(WHEELS) "llama-cpp-python[server]==0.3.36"
+	$(PY) -m pytest -q -p no:cacheprovider -m llamacpp tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -1,6 +1,6 @@
 """Long inputs: plain LIME vs LIME + focus vs LIME + proxy, on the same target model.
 
-    .venv/bin/python benchmarks/longcontext.py --threads 2               # 30 kv records + 10 reviews
+    .venv/bin/python benchmarks/longcontext.py --threads 2               # 30 kv records + 5 reviews
     .venv/bin/python benchmarks/longcontext.py --summarize
 
 Target: Gemma 3 270M; proxy: SmolLM2-135M-Instruct. Two inputs sets, read from ../shared/data:
@@ -10,12 +10,12 @@ Target: Gemma 3 270M; proxy: SmolLM2-135M-Instruct. Two inputs sets, read from .
   gold pair at position ``index % 6``; one pair per line. The target is the first 8 characters of
   the gold value after "Corresponding value: \\"". Features are words (a key or a value with its
   punctuation); recall@5: the share of the gold pair's 2 words among the top 5.
-* **review**: 10 long reviews, each 8 consecutive SST-2 dev sentences joined; contrast target
+* **review**: 5 long reviews, each 8 consecutive SST-2 dev sentences joined; contrast target
   ' positive' vs ' negative' in the sentiment template.
 
 Methods, all with words as the reported features and scored with whyllm's ERASER code on the
 target model:
-* LIME: budget max(100, 2 x words) on the target;
+* LIME: budget max(60, 2 x words) on the target;
 * LIME + focus: coarse pass over lines/sentences (budget 16) on the proxy, or on the target when
   the instance screen finds that they disagree, then a fine pass on the target inside the 2 best
   units (fewer if their words do not fit); at most a quarter of plain LIME's budget in target calls
@@ -73,7 +73,7 @@ def run_case(case: dict, method: str, target_model, proxy) -> dict:
 
     target = tuple(case["target"]) if isinstance(case["target"], list) else case["target"]
     kw = {"template": case["template"], "seed": 0, "features": "words"}
-    budget = max(100, 2 * len(case["text"].split()))  # plain LIME: at least 2 samples per word
+    budget = max(60, 2 * len(case["text"].split()))  # plain LIME: at least 2 samples per word
     t0 = time.perf_counter()
     if method == "lime":
         exp = whyllm.explain(case["text"], target, model=target_model, method="lime", budget=budget, **kw)
@@ -146,7 +146,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--kv", type=int, default=30)
-    ap.add_argument("--reviews", type=int, default=10)
+    ap.add_argument("--reviews", type=int, default=5)
     ap.add_argument("--summarize", action="store_true")
     args = ap.parse_args()
     if not args.summarize:
