@@ -16,7 +16,7 @@ Target: Gemma 3 270M; proxy: SmolLM2-135M-Instruct. Two inputs sets, read from .
 Methods, all with words as the reported features and scored with whyllm's ERASER code on the
 target model:
 * LIME: budget max(60, 2 x words) on the target;
-* LIME + focus: coarse pass over lines/sentences (budget 16) on the proxy, or on the target when
+* LIME + focus: coarse pass over lines/sentences (budget 9) on the proxy, or on the target when
   the instance screen finds that they disagree, then a fine pass on the target inside the 2 best
   units (fewer if their words do not fit); at most a quarter of plain LIME's budget in target calls
   in all (screen + coarse on the target + fine);
@@ -79,7 +79,7 @@ def run_case(case: dict, method: str, target_model, proxy) -> dict:
         exp = whyllm.explain(case["text"], target, model=target_model, method="lime", budget=budget, **kw)
     elif method == "lime+focus":
         exp = whyllm.explain(case["text"], target, model=target_model, proxy=proxy, method="focus",
-                             inner="lime", coarse="sentences", keep=2, coarse_budget=16,
+                             inner="lime", coarse="sentences", keep=2, coarse_budget=9,
                              budget=budget // 4, **kw)
     else:
         exp = whyllm.explain(case["text"], target, model=target_model, proxy=proxy, method="lime",

@@ -24,7 +24,8 @@ def add_celltype_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--truth-key", help="AnnData: obs column with the true cell types, if known")
     p.add_argument("--prompt", default="gptcelltype", choices=INSTRUCTIONS.names())
     p.add_argument("--no-few-shot", action="store_true", help="no worked examples in the prompt")
-    p.add_argument("--method", default="kernelshap", choices=METHODS.names(), help="attribution method")
+    attribution = [m for m in METHODS.names() if METHODS.get(m).kind == "attribution"]
+    p.add_argument("--method", default="kernelshap", choices=attribution, help="attribution method")
     p.add_argument("--budget", type=int, default=128, help="model evaluations per cluster (default 128)")
     p.add_argument("--no-explain", action="store_true", help="annotate and score only")
     p.add_argument("--k", type=int, default=3, help="genes checked for plausibility (precision@k)")
