@@ -36,7 +36,6 @@ from scipy import stats
 from whyllm.cost import CostMeter
 from whyllm.errors import InputError
 from whyllm.explanation import Explanation
-from whyllm.features import PromptInput
 from whyllm.models.base import LanguageModel
 from whyllm.objective import Objective
 from whyllm.targets import Target
@@ -102,10 +101,10 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
         task_verdict = TaskVerdict.load(task_verdict)
     target_meter, proxy_meter = CostMeter(), CostMeter()
     chat = bool(kw.get("chat"))
-    _, tgt = prepare(model, text, target, template=model_template(model, kw.get("template"), chat),
-                     features=features,
-                     perturbation=kw.get("perturbation", "delete"), filler=kw.get("filler", " _"),
-                     max_new_tokens=kw.get("max_new_tokens", 5), meter=target_meter)
+    target_template = model_template(model, kw.get("template"), chat)
+    inp, tgt = prepare(model, text, target, template=target_template, features=features,
+                       perturbation=kw.get("perturbation", "delete"), filler=kw.get("filler", " _"),
+                       max_new_tokens=kw.get("max_new_tokens", 5), meter=target_meter)
     screen: dict[str, Any] = {"task": None if task_verdict is None else task_verdict.authorised}
     use_proxy = force_proxy
     if not force_proxy and (task_verdict is None or task_verdict.authorised):
@@ -120,12 +119,10 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
         proxy_target = Target(tgt.kind, tgt.texts, tuple(proxy.encode_continuation(t) for t in tgt.texts))
         exp = explain_on(proxy, text, proxy_target, method=method, features=features, meter=proxy_meter,
                          **kw)
-        mine = PromptInput(model, text, template=model_template(model, kw.get("template"), chat),
-                           features=features)
-        if tuple(mine.features) != tuple(exp.features):
+        if tuple(inp.features) != tuple(exp.features):
             raise InputError("the proxy splits the text into other features than the target model")
         if chat:  # the explanation is of the target: its own chat template
-            exp = replace(exp, template=model_template(model, kw.get("template"), chat))
+            exp = replace(exp, template=target_template)
         fit = {**exp.fit, "samples_by": proxy.info.model_id, "screen": screen,
                "proxy_cost": proxy_meter.snapshot().to_dict()}
         params = {**exp.params, "proxy": proxy.info.model_id}
