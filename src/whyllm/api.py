@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy as np
 
 from whyllm.cost import CostMeter
 from whyllm.errors import InputError
-from whyllm.explanation import Explanation
+from whyllm.explanation import Explanation, json_safe
 from whyllm.features import PERTURBATIONS, SEGMENTERS, PromptInput
 from whyllm.methods import METHODS
 from whyllm.metrics.faithfulness import Faithfulness, faithfulness
@@ -27,11 +26,6 @@ def default_model() -> LanguageModel:
     if _DEFAULT_MODEL is None:
         _DEFAULT_MODEL = load_model()
     return _DEFAULT_MODEL
-
-
-def _json_safe(d: dict[str, Any]) -> dict[str, Any]:
-    """Parameters as JSON would give them back (tuples -> lists), so round-trips are exact."""
-    return json.loads(json.dumps(d))
 
 
 def explain(text: str, target: str | Sequence[str] | None = None, *, model: LanguageModel | None = None,
@@ -135,8 +129,8 @@ def explain_on(model: LanguageModel, text: str, target: str | Sequence[str] | Ta
     return Explanation(
         text=text, template=template, feature_kind=features, features=inp.features,
         values=tuple(float(v) for v in result.values), base_value=float(result.base_value),
-        full_value=float(result.full_value), target=tgt, method=method, params=_json_safe(params),
-        seed=seed, model=model.info, fit=_json_safe(result.fit), cost=meter.snapshot(),
+        full_value=float(result.full_value), target=tgt, method=method, params=json_safe(params),
+        seed=seed, model=model.info, fit=json_safe(result.fit), cost=meter.snapshot(),
     )
 
 

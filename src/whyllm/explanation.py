@@ -16,6 +16,11 @@ from whyllm.models.base import ModelInfo
 from whyllm.targets import Target
 
 
+def json_safe(d: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as JSON would give them back (tuples -> lists), so round-trips are exact."""
+    return json.loads(json.dumps(d))
+
+
 @dataclass(frozen=True)
 class Explanation:
     """Why the model produced ``target`` after ``prompt``: one value per feature of ``text``.

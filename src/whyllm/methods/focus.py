@@ -27,7 +27,7 @@ import numpy as np
 
 from whyllm.cost import CostMeter
 from whyllm.errors import InputError
-from whyllm.explanation import Explanation
+from whyllm.explanation import Explanation, json_safe
 from whyllm.methods.base import Method
 from whyllm.methods.proxy import decision_on_full
 from whyllm.models.base import LanguageModel
@@ -80,7 +80,7 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
     """Coarse pass (``proxy`` or ``model``), then fine attribution on ``model`` inside the ``keep``
     most supportive coarse units. ``budget`` bounds the target calls of the whole explanation
     (screen, a coarse pass on the target, fine pass); ``coarse_budget`` the coarse pass."""
-    from whyllm.api import _json_safe, explain_on, make_method, model_template, prepare
+    from whyllm.api import explain_on, make_method, model_template, prepare
 
     if inner not in INNER:
         raise InputError(f"focus refines with one of {', '.join(INNER)}; got {inner!r}")
@@ -136,5 +136,5 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
     return Explanation(text=text, template=template, feature_kind=features, features=inp.features,
                       values=tuple(float(v) for v in values), base_value=float(result.base_value),
                       full_value=float(result.full_value), target=tgt, method="focus",
-                      params=_json_safe(params), seed=seed, model=model.info, fit=_json_safe(fit),
+                      params=json_safe(params), seed=seed, model=model.info, fit=json_safe(fit),
                       cost=target_meter.snapshot())

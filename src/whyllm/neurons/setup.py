@@ -123,11 +123,11 @@ class NeuronProblem:
     def explanation(self, fit: dict, params: dict) -> Explanation:
         import json
 
-        from whyllm.api import _json_safe
+        from whyllm.explanation import json_safe
 
         return Explanation(
             text=self.input.text, template=self.input.template, feature_kind=self.input.kind,
             features=self.input.features, values=tuple(0.0 for _ in self.input.features),
             base_value=self.base_value, full_value=self.full_value, target=self.target, method="neurons",
-            params=_json_safe(params), seed=self.seed, model=self.model.info,
+            params=json_safe(params), seed=self.seed, model=self.model.info,
             fit=json.loads(json.dumps(fit)), cost=self.meter.snapshot())
