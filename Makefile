@@ -26,11 +26,14 @@ test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not llamacpp" tests
 
 # the openai backend against a real llama_cpp.server; llama-cpp-python builds from source once
-# (~10 minutes on two cores) into a wheel kept under ~/.cache/whyllm/wheels
+# (~10 minutes on two cores) into a wheel kept under ~/.cache/whyllm/wheels. GGML_NATIVE=OFF: a
+# portable build; a native one uses AMX tile instructions wherever the CPU lists them, and they fault
+# (SIGSEGV in ldtilecfg) in VMs whose kernel does not grant AMX state, as on this project's machine
 WHEELS := $(HOME)/.cache/whyllm/wheels
 test-server: $(STAMP)
 	mkdir -p $(WHEELS)
-	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || $(PY) -m pip wheel --no-deps -w $(WHEELS) "llama-cpp-python==0.3.36"
+	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || CMAKE_ARGS="-DGGML_NATIVE=OFF" \
+		$(PY) -m pip wheel --no-deps -w $(WHEELS) "llama-cpp-python==0.3.36"
 	$(PY) -m pip install -q --find-links $(WHEELS) "llama-cpp-python[server]==0.3.36"
 	$(PY) -m pytest -q -p no:cacheprovider -m llamacpp tests
 

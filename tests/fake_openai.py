@@ -21,11 +21,17 @@ def hashed_logprobs(ids: list[int]) -> list[float]:
     return [-(0.1 + (t % 10) / 10) for t in ids]
 
 
+# what llama_cpp.server 0.3.36 answers to a token-id prompt (seen in tests/test_llamacpp_server.py)
+LLAMA_CPP_REFUSAL = (b'{"error":{"message":"12 validation errors:\\n  {\'type\': \'string_type\', \'loc\': '
+                     b'(\'body\', \'prompt\', \'str\'), \'msg\': \'Input should be a valid string\'"}}')
+
+
 class FakeOpenAIServer:
     def __init__(self, logprob_fn: Callable[[list[int]], list[float]] = hashed_logprobs,
                  generate_text: str = " Paris\nThe", sleep: float = 2.0, text_only_tokenizer=None) -> None:
-        """``text_only_tokenizer``: behave like llama_cpp.server: 422 to token-id prompts, tokenize
-        text prompts with this tokenizer, echo without the BOS."""
+        """``text_only_tokenizer``: behave like llama_cpp.server 0.3: refuse token-id prompts with
+        HTTP 500 and its pydantic validation message, tokenize text prompts with this tokenizer,
+        echo without the BOS."""
         self.logprob_fn, self.generate_text, self.sleep = logprob_fn, generate_text, sleep
         self.text_tok = text_only_tokenizer
         self.faults: deque[str] = deque()
@@ -43,7 +49,7 @@ class FakeOpenAIServer:
                 server.headers.append(dict(self.headers))
                 fault = server.faults.popleft() if server.faults else None
                 if server.text_tok is not None and not isinstance(body["prompt"], str):
-                    self._send(422, b'{"detail": "prompt: Input should be a valid string"}')
+                    self._send(500, LLAMA_CPP_REFUSAL)
                     return
                 if fault == "sleep":
                     time.sleep(server.sleep)

@@ -124,18 +124,29 @@ def test_generate_stops_at_line_break(server, tokenizer):
 
 def test_text_only_server_llama_cpp_style(tokenizer):
     """A server that takes text prompts only and echoes without the BOS (llama_cpp.server): the
-    backend switches to text after the 422, re-aligns, and checks the server's tokens."""
+    backend switches to text after its first refusal (no retries), re-aligns, and checks the
+    server's tokens."""
     with FakeOpenAIServer(text_only_tokenizer=tokenizer) as s:
         model = served(s, tokenizer)
         ids = tokenizer("The Eiffel Tower is in")["input_ids"]
         req = ScoreRequest(tuple(ids), tuple(tokenizer(" Paris", add_special_tokens=False)["input_ids"]))
         assert np.allclose(model.score([req])[0], expected(req))
         assert model.prompt_mode == "text" and isinstance(s.requests[-1]["prompt"], str)
+        assert [isinstance(r["prompt"], str) for r in s.requests] == [False, True]
         # token ids that no text re-tokenizes into (" " then "Paris" comes back as " Paris"): refused
         split = (ids[0], *tokenizer(" ", add_special_tokens=False)["input_ids"],
                  *tokenizer("Paris", add_special_tokens=False)["input_ids"])
         with pytest.raises(ModelError, match=r"re-tokenized|tokenized the prompt into"):
             model.score([ScoreRequest(split, (17,))])
+
+
+def test_text_only_server_with_ids_forced(tokenizer):
+    """With prompt_mode='ids' the refusal is an error at once that says what to change."""
+    with FakeOpenAIServer(text_only_tokenizer=tokenizer) as s:
+        model = served(s, tokenizer, prompt_mode="ids")
+        with pytest.raises(ModelError, match="refuses token-id prompts.*prompt_mode='text'"):
+            model.score([REQ])
+        assert len(s.requests) == 1  # not retried
 
 
 def test_bad_address(tokenizer):

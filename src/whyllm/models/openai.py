@@ -2,7 +2,8 @@
 that returns prompt log-probabilities (llama.cpp's ``llama_cpp.server``, vLLM).
 
 Scoring sends prompt + continuation as token ids (vLLM) or, for servers that take text only
-(llama_cpp.server, detected by its 422 answer), as text whose re-tokenization is checked token by
+(llama_cpp.server, detected by its refusal of a token-id prompt: HTTP 422, or 500 with a validation
+message about ``prompt``; not retried), as text whose re-tokenization is checked token by
 token; with ``echo=true``, ``logprobs=1`` and ``max_tokens=1`` it reads the continuation's entries
 of ``logprobs.token_logprobs`` (aligned whether or not the server drops the BOS; the one generated
 token is ignored); ``temperature`` is 0 and ``repeat_penalty`` 1.0, so servers that apply
@@ -41,6 +42,17 @@ RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 class _Retryable(Exception):
     pass
+
+
+class _PromptTypeRefused(Exception):
+    """The server wants another prompt type (llama_cpp.server: text only)."""
+
+
+def _refuses_prompt_type(code: int, detail: str) -> bool:
+    """A 422, or a 400/500 whose validation message is about the ``prompt`` field (llama_cpp.server
+    0.3 answers a token-id prompt with HTTP 500 and pydantic's "Input should be a valid string")."""
+    low = detail.lower()
+    return code == 422 or (code in (400, 500) and "prompt" in low and "valid" in low)
 
 
 class OpenAIModel(LanguageModel):
@@ -105,7 +117,9 @@ class OpenAIModel(LanguageModel):
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
-            detail = exc.read()[:200].decode("utf-8", "replace")
+            detail = exc.read()[:300].decode("utf-8", "replace")
+            if self.prompt_mode == "ids" and _refuses_prompt_type(exc.code, detail):
+                raise _PromptTypeRefused(f"HTTP {exc.code}: {detail}") from exc
             if exc.code in RETRY_STATUS:
                 raise _Retryable(f"HTTP {exc.code}: {detail}") from exc
             raise ModelError(f"the model server refused the request (HTTP {exc.code}): {detail}") from exc
@@ -137,13 +151,13 @@ class OpenAIModel(LanguageModel):
                 "repeat_penalty": 1.0, **params}
         try:
             out = self._post("/completions", body)
-        except ModelError as exc:
-            # llama_cpp.server takes text only: it answers 422 to a prompt of token ids
-            if self.prompt_mode == "ids" and self._auto_mode and "HTTP 422" in str(exc):
-                self.prompt_mode, self._auto_mode = "text", False
-                log.info("%s takes text prompts; switching from token ids", self.base_url)
-                return self._completion(ids, **params)
-            raise
+        except _PromptTypeRefused as exc:  # llama_cpp.server takes text only
+            if not self._auto_mode:
+                raise ModelError(f"the server at {self.base_url} refuses token-id prompts ({exc}); "
+                                 "use prompt_mode='text'") from exc
+            self.prompt_mode, self._auto_mode = "text", False
+            log.info("%s takes text prompts; switching from token ids", self.base_url)
+            return self._completion(ids, **params)
         self._auto_mode = False
         choices = out.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
