@@ -140,11 +140,21 @@ def test_text_only_server_llama_cpp_style(tokenizer):
             model.score([ScoreRequest(split, (17,))])
 
 
+def test_text_only_server_empty_prompt(tokenizer):
+    """llama_cpp.server gives no log-prob for the first token after the BOS: an all-deleted prompt
+    is a clear error, never a made-up score."""
+    with FakeOpenAIServer(text_only_tokenizer=tokenizer) as s:
+        model = served(s, tokenizer)
+        paris = tuple(tokenizer(" Paris", add_special_tokens=False)["input_ids"])
+        with pytest.raises(ModelError, match=r"first token after the BOS.*template"):
+            model.score([ScoreRequest((tokenizer.bos_token_id,), paris)])
+
+
 def test_text_only_server_with_ids_forced(tokenizer):
     """With prompt_mode='ids' the refusal is an error at once that says what to change."""
     with FakeOpenAIServer(text_only_tokenizer=tokenizer) as s:
         model = served(s, tokenizer, prompt_mode="ids")
-        with pytest.raises(ModelError, match="refuses token-id prompts.*prompt_mode='text'"):
+        with pytest.raises(ModelError, match=r"refuses token-id prompts.*prompt_mode='text'"):
             model.score([REQ])
         assert len(s.requests) == 1  # not retried
 

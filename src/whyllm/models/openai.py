@@ -77,8 +77,9 @@ class OpenAIModel(LanguageModel):
         self.http_calls = 0
         if prompt_mode not in ("auto", "ids", "text"):
             raise ModelError(f"prompt_mode is auto, ids or text; got {prompt_mode!r}")
-        # token ids keep perturbed inputs exact; text (llama_cpp.server) is checked token by token
-        self._auto_mode = prompt_mode == "auto"
+        # token ids keep perturbed inputs exact; text (llama_cpp.server) is checked token by token.
+        # "auto" starts with ids and keeps them after the first success, or switches to text once
+        self._mode_locked = prompt_mode != "auto"
         self.prompt_mode = "ids" if prompt_mode == "auto" else prompt_mode
 
     def __repr__(self) -> str:  # no API key here
@@ -99,18 +100,19 @@ class OpenAIModel(LanguageModel):
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         url = self.base_url + path
+        ids_prompt = isinstance(body.get("prompt"), list)
         last = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                return self._post_once(url, data, headers)
+                return self._post_once(url, data, headers, ids_prompt)
             except _Retryable as exc:
                 last = str(exc)
                 log.warning("%s: %s (attempt %d of %d)", url, last, attempt + 1, self.retries + 1)
         raise ModelError(f"the model server at {self.base_url} failed {self.retries + 1} times: {last}")
 
-    def _post_once(self, url: str, data: bytes, headers: dict) -> dict:
+    def _post_once(self, url: str, data: bytes, headers: dict, ids_prompt: bool = False) -> dict:
         self.http_calls += 1
         req = urllib.request.Request(url, data=data, headers=headers, method="POST")
         try:
@@ -118,7 +120,7 @@ class OpenAIModel(LanguageModel):
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")
-            if self.prompt_mode == "ids" and _refuses_prompt_type(exc.code, detail):
+            if ids_prompt and _refuses_prompt_type(exc.code, detail):
                 raise _PromptTypeRefused(f"HTTP {exc.code}: {detail}") from exc
             if exc.code in RETRY_STATUS:
                 raise _Retryable(f"HTTP {exc.code}: {detail}") from exc
@@ -152,13 +154,14 @@ class OpenAIModel(LanguageModel):
         try:
             out = self._post("/completions", body)
         except _PromptTypeRefused as exc:  # llama_cpp.server takes text only
-            if not self._auto_mode:
-                raise ModelError(f"the server at {self.base_url} refuses token-id prompts ({exc}); "
-                                 "use prompt_mode='text'") from exc
-            self.prompt_mode, self._auto_mode = "text", False
-            log.info("%s takes text prompts; switching from token ids", self.base_url)
+            if self.prompt_mode == "ids":  # (else a concurrent request has switched already)
+                if self._mode_locked:
+                    raise ModelError(f"the server at {self.base_url} refuses token-id prompts ({exc}); "
+                                     "use prompt_mode='text'") from exc
+                self.prompt_mode, self._mode_locked = "text", True
+                log.info("%s takes text prompts; switching from token ids", self.base_url)
             return self._completion(ids, **params)
-        self._auto_mode = False
+        self._mode_locked = True
         choices = out.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise ModelError(f"the server's answer has no choices: {str(out)[:120]}")
@@ -198,6 +201,10 @@ class OpenAIModel(LanguageModel):
                              "echo=true with logprobs on /v1/completions")
         shift = self._alignment(full, lp)
         lo, hi = len(r.prompt) - shift, len(full) - shift
+        if lo == 0 and token_lps[0] is None:
+            raise ModelError("the server gives no log-prob for the first token after the BOS, so a prompt "
+                             "that is empty (every feature deleted) cannot be scored; put the text in a "
+                             "template, or perturb with a filler instead of deleting")
         vals = token_lps[lo:hi]
         tops: list = []
         if r.top:
