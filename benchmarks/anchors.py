@@ -92,12 +92,13 @@ def alibi_anchor(text: str, predictor: CountingPredictor, seed: int) -> tuple[li
 
 
 def whyllm_anchor(case, words: list[str], forward: ContrastScorer, sign: int, budget: int, held_out: int,
-                  common: dict) -> dict:
-    """whyllm's anchor for one case, its search statistics and its held-out precision."""
+                  common: dict, **search: int) -> dict:
+    """whyllm's anchor for one case, its search statistics and its held-out precision; ``search``
+    overrides the Anchors defaults (e.g. ``beam_size=1``, alibi's default)."""
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        exp = whyllm.explain(case.text, case.target, method="anchors", budget=budget, **common)
+        exp = whyllm.explain(case.text, case.target, method="anchors", budget=budget, **common, **search)
     out = {"anchor": exp.fit["anchor"], "precision": exp.fit["precision"],
            "precision_lb": exp.fit["precision_lb"], "coverage": exp.fit["coverage"],
            "confident": exp.fit["confident"], "calls": exp.cost.sequences, "budget": budget,
@@ -117,6 +118,9 @@ def main() -> None:
     ap.add_argument("--skip-alibi", action="store_true")
     ap.add_argument("--four-shot", action="store_true",
                     help="the 4-shot sentiment template (where Gemma 3 270M is label-sensitive)")
+    ap.add_argument("--beam-size", type=int, default=None,
+                    help="also run whyllm with this beam size (alibi's default is 1) on the stored "
+                         "sentences, stored as whyllm-beam<N>")
     ap.add_argument("--summarize", action="store_true", help="print the table of the stored runs and stop")
     ap.add_argument("--out", default=None, help="the store (default results/anchors[-4shot].jsonl)")
     args = ap.parse_args()
@@ -130,6 +134,10 @@ def main() -> None:
     store.parent.mkdir(parents=True, exist_ok=True)
     stored = [json.loads(x) for x in store.read_text().splitlines() if x.strip()] if store.exists() else []
     done = {r["case"] for r in stored}
+    if args.beam_size is not None:
+        add_beam_variant(store, stored, args, model)
+        print(summary_table(store))
+        return
     for case in (sst2_four_shot if args.four_shot else sst2)(args.n):
         words = case.text.split()
         forward = ContrastScorer(model, case)
@@ -180,15 +188,56 @@ def redo_budget_limited(store: Path, stored: list[dict], case, words: list[str],
           f"{rec['whyllm']['held_out']:.3f} calls {rec['whyllm']['calls']}", file=sys.stderr, flush=True)
 
 
+def variant_store(store: Path, beam_size: int) -> Path:
+    return store.with_name(f"{store.stem}-beam{beam_size}.jsonl")
+
+
+def add_beam_variant(store: Path, stored: list[dict], args: argparse.Namespace, model) -> None:
+    """whyllm again on every stored sentence with ``args.beam_size`` (same budget, seed, perturbation),
+    so that both explainers can be compared at the same beam width; kept in its own store."""
+    key, out = f"whyllm-beam{args.beam_size}", variant_store(store, args.beam_size)
+    lines = out.read_text().splitlines() if out.exists() else []
+    done = {json.loads(x)["case"] for x in lines if x.strip()}
+    cases = {c.name: c for c in (sst2_four_shot if args.four_shot else sst2)(len(stored) + 10)}
+    # the sentences that needed an anchor first (the rest confirm the empty one in a few dozen calls)
+    for rec in sorted(stored, key=lambda r: -r["whyllm"]["calls"] * bool(r["whyllm"]["anchor"])):
+        if rec["case"] in done:
+            continue
+        case, words = cases[rec["case"]], cases[rec["case"]].text.split()
+        sign = 1 if rec["label"] == "positive" else -1
+        common = dict(model=model, template=case.template, perturbation="replace", filler=" " + FILLER,
+                      seed=0)
+        result = whyllm_anchor(case, words, ContrastScorer(model, case), sign, args.budget, args.held_out,
+                               common, beam_size=args.beam_size)
+        with open(out, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"case": case.name, key: result}) + "\n")
+        print(f"{case.name}: {key} {result['anchor']} held-out {result['held_out']:.3f} calls "
+              f"{result['calls']}", file=sys.stderr, flush=True)
+
+
+def load_runs(store: Path) -> list[dict]:
+    """The stored runs, with the beam-width variants (``<store>-beam<N>.jsonl``) merged in by case."""
+    recs = [json.loads(x) for x in store.read_text().splitlines() if x.strip()]
+    by_case = {r["case"]: r for r in recs}
+    for extra in sorted(store.parent.glob(f"{store.stem}-beam*.jsonl")):
+        for x in extra.read_text().splitlines():
+            if x.strip():
+                row = json.loads(x)
+                if row["case"] in by_case:
+                    by_case[row["case"]].update({k: v for k, v in row.items() if k != "case"})
+    return recs
+
+
 def _mean(rows: list[dict], key: str) -> float:
     return float(np.mean([r[key] for r in rows]))
 
 
 def summary_table(store: Path) -> str:
-    recs = [json.loads(x) for x in store.read_text().splitlines() if x.strip()]
+    recs = load_runs(store)
     rows = ["| explainer | sentences | held-out precision | search precision | coverage | anchor length "
             "| model calls | seconds |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for who in ("whyllm", "alibi"):
+    variants = sorted({k for r in recs for k in r if k.startswith("whyllm-beam")})
+    for who in ("whyllm", *variants, "alibi"):
         rs = [r[who] for r in recs if who in r]
         if rs:
             length = np.mean([len(r["anchor"]) for r in rs])
@@ -196,6 +245,11 @@ def summary_table(store: Path) -> str:
                         f"| {_mean(rs, 'precision'):.3f} | {_mean(rs, 'coverage'):.3f} | {length:.2f} "
                         f"| {_mean(rs, 'calls'):.0f} "
                         f"| {_mean(rs, 'seconds'):.1f} |")
+    for variant in variants:  # paired: the same sentences for every explainer
+        both = [r for r in recs if variant in r and "alibi" in r]
+        rows.append(f"\nOn the {len(both)} sentences with {variant}: " + "; ".join(
+            f"{who} held-out {_mean([r[who] for r in both], 'held_out'):.3f}, "
+            f"calls {_mean([r[who] for r in both], 'calls'):.0f}" for who in ("whyllm", variant, "alibi")))
     lore = [r["lore"] for r in recs if "lore" in r]
     if lore:
         found = sum(r["counterfactuals"] for r in lore)
