@@ -2,6 +2,7 @@
 
     .venv-alibi/bin/python benchmarks/anchors.py -n 30
     .venv-alibi/bin/python benchmarks/anchors.py -n 30 --four-shot
+    .venv-alibi/bin/python benchmarks/anchors.py --four-shot --beam-size 1   # whyllm at alibi's beam width
 
 Every sentence goes into the sentiment template with the contrast target (' positive' vs
 ' negative'); the output to preserve is which side wins. Both explainers search over the same
