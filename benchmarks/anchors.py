@@ -92,6 +92,11 @@ def alibi_anchor(text: str, predictor: CountingPredictor, seed: int) -> tuple[li
                     "words": list(exp.anchor)}
 
 
+def explain_args(model, case) -> dict:
+    """The arguments every whyllm run here shares: the template, UNK replacement, seed 0."""
+    return dict(model=model, template=case.template, perturbation="replace", filler=" " + FILLER, seed=0)
+
+
 def whyllm_anchor(case, words: list[str], forward: ContrastScorer, sign: int, budget: int, held_out: int,
                   common: dict, **search: int) -> dict:
     """whyllm's anchor for one case, its search statistics and its held-out precision; ``search``
@@ -148,8 +153,7 @@ def main() -> None:
         sign = 1 if forward([case.text])[0] > 0 else -1
         label = "positive" if sign > 0 else "negative"
         rec: dict = {"case": case.name, "n_words": len(words), "label": label}
-        common = dict(model=model, template=case.template, perturbation="replace", filler=" " + FILLER,
-                      seed=0)
+        common = explain_args(model, case)
         rec["whyllm"] = whyllm_anchor(case, words, forward, sign, args.budget, args.held_out, common)
         t0 = time.perf_counter()
         lore = whyllm.explain(case.text, case.target, method="lore", **common)
@@ -182,7 +186,7 @@ def redo_budget_limited(store: Path, stored: list[dict], case, words: list[str],
     if rec["whyllm"]["confident"] or rec["whyllm"].get("budget", 3000) >= args.budget:
         return
     sign = 1 if rec["label"] == "positive" else -1
-    common = dict(model=model, template=case.template, perturbation="replace", filler=" " + FILLER, seed=0)
+    common = explain_args(model, case)
     rec["whyllm"] = whyllm_anchor(case, words, forward, sign, args.budget, args.held_out, common)
     store.write_text("".join(json.dumps(r) + "\n" for r in stored), encoding="utf-8")
     print(f"{case.name}: whyllm again with budget {args.budget}: {rec['whyllm']['anchor']} held-out "
@@ -199,17 +203,15 @@ def add_beam_variant(store: Path, stored: list[dict], args: argparse.Namespace, 
     key, out = f"whyllm-beam{args.beam_size}", variant_store(store, args.beam_size)
     lines = out.read_text().splitlines() if out.exists() else []
     done = {json.loads(x)["case"] for x in lines if x.strip()}
-    cases = {c.name: c for c in (sst2_four_shot if args.four_shot else sst2)(len(stored) + 10)}
+    cases = {c.name: c for c in (sst2_four_shot if args.four_shot else sst2)(len(stored))}
     # the sentences that needed an anchor first (the rest confirm the empty one in a few dozen calls)
     for rec in sorted(stored, key=lambda r: -r["whyllm"]["calls"] * bool(r["whyllm"]["anchor"])):
         if rec["case"] in done:
             continue
         case, words = cases[rec["case"]], cases[rec["case"]].text.split()
         sign = 1 if rec["label"] == "positive" else -1
-        common = dict(model=model, template=case.template, perturbation="replace", filler=" " + FILLER,
-                      seed=0)
         result = whyllm_anchor(case, words, ContrastScorer(model, case), sign, args.budget, args.held_out,
-                               common, beam_size=args.beam_size)
+                               explain_args(model, case), beam_size=args.beam_size)
         with open(out, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"case": case.name, key: result}) + "\n")
         print(f"{case.name}: {key} {result['anchor']} held-out {result['held_out']:.3f} calls "
