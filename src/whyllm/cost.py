@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass
 class Cost:
     """Immutable record of the model work behind one result.
 
-    ``forward_passes`` counts batched calls of the network, ``sequences`` the rows scored in them,
-    ``tokens`` the token positions run through the network (a shared prefix counts once),
+    ``forward_passes`` counts batched calls of the network, ``sequences`` the distinct rows scored in
+    them, ``sample_tokens`` the tokens those rows contain (what one forward per row would compute),
+    ``tokens`` the token positions actually run through the network (a shared head counts once),
     ``requests`` the (prompt, continuation) pairs asked for, ``cache_hits`` those answered from the
     score cache or deduplicated, and ``seconds`` the wall time spent.
     """
@@ -22,6 +23,7 @@ class Cost:
     requests: int = 0
     cache_hits: int = 0
     seconds: float = 0.0
+    sample_tokens: int = 0
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})
@@ -39,6 +41,7 @@ class CostMeter:
         self.tokens = 0
         self.requests = 0
         self.cache_hits = 0
+        self.sample_tokens = 0
         self._started = time.perf_counter()
 
     def snapshot(self) -> Cost:
@@ -48,5 +51,6 @@ class CostMeter:
             tokens=self.tokens,
             requests=self.requests,
             cache_hits=self.cache_hits,
+            sample_tokens=self.sample_tokens,
             seconds=round(time.perf_counter() - self._started, 6),
         )

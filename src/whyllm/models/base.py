@@ -7,7 +7,6 @@ batched ``_score_batch``; everything upstream of it is model-agnostic.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,11 +44,14 @@ class Encoding:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """Provenance of the model behind a result."""
+    """Provenance of the model behind a result: which weights, in which precision, on which kind of
+    device (``cpu``, ``cuda``, ``mps``; ``remote`` for a served model)."""
 
     backend: str
     model_id: str
     revision: str
+    dtype: str = "float32"
+    device: str = "cpu"
 
 
 class LanguageModel(ABC):
@@ -57,7 +59,7 @@ class LanguageModel(ABC):
 
     backend: str = "base"
 
-    def __init__(self, model_id: str, revision: str, max_context: int, batch_size: int = 32,
+    def __init__(self, model_id: str, revision: str, max_context: int, batch_size: int | None = 32,
                  cache: ScoreCache | None = None) -> None:
         self.model_id = model_id
         self.revision = revision
@@ -67,7 +69,10 @@ class LanguageModel(ABC):
 
     @property
     def info(self) -> ModelInfo:
-        return ModelInfo(self.backend, self.model_id, self.revision)
+        return ModelInfo(self.backend, self.model_id, self.revision, self.dtype_name, self.device_kind)
+
+    dtype_name: str = "float32"
+    device_kind: str = "cpu"
 
     # --- tokenizer -------------------------------------------------------------------------
     @abstractmethod
@@ -142,8 +147,11 @@ class LanguageModel(ABC):
               progress: bool = False) -> list[np.ndarray]:
         """Per-token log-probs (float64 arrays) for each request, in order.
 
-        Identical requests are computed once; cached ones are not recomputed; the rest go to the
-        network in batches of ``self.batch_size`` rows, sorted by length to limit padding.
+        Identical requests are computed once and cached ones are not recomputed. A backend that runs
+        prefix trees (``hf``, ``toy``) gets the rest as a :class:`~whyllm.models.plan.PrefixTree` in
+        batches of at most ``max_batch_tokens`` tokens; every request is written to the cache as soon
+        as its last position is computed, so a killed run loses at most one batch. Other backends get
+        chunks of ``batch_size`` requests.
         """
         meter = meter if meter is not None else CostMeter()
         meter.requests += len(requests)
@@ -153,27 +161,82 @@ class LanguageModel(ABC):
         meter.cache_hits += len(requests) - len(unique)
         found = self.cache.get_many(self._cache_key(), unique) if self.cache is not None else {}
         meter.cache_hits += len(found)
-        todo = sorted((r for r in unique if r not in found),
-                      key=lambda r: (r.prompt[:1], len(r.prompt) + len(r.continuation)))
+        todo = [r for r in unique if r not in found]
+        if todo:
+            run = self._score_tree if self.runs_trees else self._score_chunks
+            run(todo, found, meter, progress)
+        return [found[r] for r in requests]
+
+    def _store(self, found: dict, computed: dict) -> None:
+        found.update(computed)
+        if self.cache is not None and computed:
+            self.cache.put_many(self._cache_key(), computed)
+
+    def _score_chunks(self, todo: list[ScoreRequest], found: dict, meter: CostMeter, progress: bool) -> None:
+        todo = sorted(todo, key=lambda r: (r.prompt[:1], len(r.prompt) + len(r.continuation)))
         shared = shared_prefix_len(todo)
-        n_batches = math.ceil(len(todo) / self.batch_size)
-        bar = tqdm(total=len(todo), desc="scoring", unit="seq", disable=not progress or n_batches < 2,
-                   leave=False)
+        size = self.batch_size or 32
+        bar = tqdm(total=len(todo), desc="scoring", unit="seq", leave=False,
+                   disable=not progress or len(todo) <= size)
         try:
-            for start in range(0, len(todo), self.batch_size):
-                chunk = todo[start:start + self.batch_size]
-                out = self._score_batch(chunk, meter, shared)
-                computed = dict(zip(chunk, out))
-                found.update(computed)
-                if self.cache is not None:
-                    self.cache.put_many(self._cache_key(), computed)
+            for start in range(0, len(todo), size):
+                chunk = todo[start:start + size]
+                meter.sample_tokens += sum(len(r.prompt) + len(r.continuation) - 1 for r in chunk)
+                self._store(found, dict(zip(chunk, self._score_batch(chunk, meter, shared))))
                 bar.update(len(chunk))
         finally:
             bar.close()
-        return [found[r] for r in requests]
+
+    def _score_tree(self, todo: list[ScoreRequest], found: dict, meter: CostMeter, progress: bool) -> None:
+        from whyllm.models.plan import PrefixTree, Schedule
+
+        share, segment = self.tree_options()
+        tree = PrefixTree(todo, share=share, max_segment=segment)
+        meter.sequences += tree.n_rows
+        meter.sample_tokens += tree.row_tokens
+        schedule = Schedule(tree, self.max_batch_tokens, self.batch_size)
+        values: dict[tuple[int, int], tuple[float, float]] = {}
+        bar = tqdm(total=len(todo), desc="scoring", unit="seq", leave=False,
+                   disable=not progress or tree.tokens <= self.max_batch_tokens)
+        try:
+            with self._tree_runner() as runner:
+                for batch in schedule:
+                    values.update(runner.run(batch, meter))
+                    meter.forward_passes += 1
+                    runner.release(schedule.done(batch))
+                    done = schedule.finished()
+                    self._store(found, {todo[k]: _assemble(todo[k], k, values) for k in done})
+                    bar.update(len(done))
+        finally:
+            bar.close()
+
+    # --- what a backend that runs prefix trees provides ------------------------------------------
+    runs_trees: bool = False
+    max_batch_tokens: int = 2048
+
+    def tree_options(self) -> tuple[bool, int | None]:
+        """(share heads, longest segment): whether rows share their heads' state, and the chunk
+        length of a long row (None: rows are never cut)."""
+        return True, self.max_batch_tokens
+
+    def _tree_runner(self):
+        """A context manager whose value has ``run(batch, meter) -> {(request, index): (logprob,
+        top logprob)}`` and ``release(nodes)`` (their stored state is no longer needed)."""
+        raise NotImplementedError
 
     def _cache_key(self) -> str:
-        return f"{self.backend}:{self.model_id}@{self.revision}"
+        """What determines a score: the weights, their precision and the kind of device (a bfloat16
+        score never answers a float32 request)."""
+        return f"{self.backend}:{self.model_id}@{self.revision}:{self.dtype_name}:{self.device_kind}"
+
+
+def _assemble(request: ScoreRequest, k: int, values: dict[tuple[int, int], tuple[float, float]]
+              ) -> np.ndarray:
+    n = len(request.continuation)
+    lp = [values[k, j][0] for j in range(n)]
+    if request.top:
+        lp += [values[k, j][1] for j in range(n)]
+    return np.asarray(lp, dtype=np.float64)
 
 
 def shared_prefix_len(requests: Sequence[ScoreRequest]) -> int:

@@ -1,21 +1,19 @@
-"""The ``hf`` backend: a local transformers causal LM on the CPU.
+"""The ``hf`` backend: a local transformers causal LM on the CPU or a GPU, in float32 or bfloat16.
 
-The hot path (:meth:`HFModel._score_batch`) follows three rules:
-
-* rows that need the same input sequence share one row (``' positive'`` and ``' negative'`` after the
-  same prompt are read from one forward pass);
-* the token prefix shared by every request of a ``score`` call (a template's fixed head, a
-  few-shot block) runs once and its key/value cache is reused by every batch, and by later calls;
-  a batch whose rows share a longer prefix encodes that one when it saves tokens;
-* the output layer (262k x 640 for Gemma 3) is applied only at continuation positions.
-
-A probe at load time checks this fast path against a plain ``model(input_ids)`` forward and falls
-back to the plain path for architectures where it disagrees.
+Scoring runs the prefix tree of :mod:`whyllm.models.plan` (rows that share a head share its
+key/value state; batches bounded by tokens; long rows prefilled in chunks) through the packed
+attention of :mod:`whyllm.models.tree_attention`. The output layer (262k x 640 for Gemma 3, more
+arithmetic per position than the whole body) is applied only at the positions whose log-probs are
+asked for, a few at a time. A probe at load time checks the packed path against a plain
+``model(input_ids)`` forward; an architecture where it disagrees (or whose attention does not go
+through transformers' ``AttentionInterface``) is scored row by row in token-bounded, length-sorted
+batches instead.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
+import inspect
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,20 +23,39 @@ import torch
 
 from whyllm.cost import CostMeter
 from whyllm.errors import ModelError
-from whyllm.models.base import Encoding, LanguageModel, ScoreRequest, common_prefix_len
+from whyllm.models.base import Encoding, LanguageModel, ScoreRequest
 from whyllm.models.cache import ScoreCache
+from whyllm.models.precision import default_max_batch_tokens
 from whyllm.models.tokenizer import hf_encode
+from whyllm.models.tree_attention import KVStore, PackedBatch, packed_attention, register
 
 log = logging.getLogger(__name__)
+HEAD_CHUNK = 128  # output-layer positions per matrix product (128 x 262k floats = 134 MB)
+PROBE_TOLERANCE = 1e-4
+
+
+def cache_argument(model: torch.nn.Module) -> str:
+    """The name a model's ``forward`` takes its key/value cache under: ``cache`` from transformers
+    5.2x on (``past_key_values`` is deprecated there, to go in 5.40), ``past_key_values`` before."""
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def returned_cache(output):
+    """The key/value cache a forward returned, under either name."""
+    found = getattr(output, "cache", None)
+    return found if found is not None else getattr(output, "past_key_values", None)
 
 
 class HFModel(LanguageModel):
-    """A transformers ``AutoModelForCausalLM`` + fast tokenizer, scored in float32 on the CPU."""
+    """A transformers ``AutoModelForCausalLM`` + fast tokenizer."""
 
     backend = "hf"
+    runs_trees = True
 
     def __init__(self, model: torch.nn.Module, tokenizer, model_id: str, revision: str,
-                 batch_size: int = 32, cache: ScoreCache | None = None, probe: bool = True) -> None:
+                 batch_size: int | None = None, cache: ScoreCache | None = None, probe: bool = True,
+                 max_batch_tokens: int | None = None) -> None:
         max_ctx = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
         super().__init__(model_id, revision, max_ctx, batch_size=batch_size, cache=cache)
         if not getattr(tokenizer, "is_fast", False):
@@ -46,11 +63,28 @@ class HFModel(LanguageModel):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self._prefix_cache: dict[tuple[int, ...], object] = {}
-        self._fast_path = True
-        self.reuse_prefix = True  # switch off only to measure what prefix reuse saves
-        if probe:
-            self._fast_path = self._probe_fast_path()
+        self._cache_arg = cache_argument(model)
+        self._sync_placement()
+        self.max_batch_tokens = int(max_batch_tokens) if max_batch_tokens else default_max_batch_tokens(
+            model.config, self.device, torch.finfo(self.dtype).bits // 8)
+        if self.max_batch_tokens < 1:
+            raise ModelError(f"max_batch_tokens must be at least 1, got {max_batch_tokens}")
+        self.reuse_prefix = True  # switch off only to measure what sharing heads saves
+        self.path = "packed" if _has_attention_interface(model) else "rows"
+        if probe and self.path == "packed":
+            self.path = self._probe_packed_path()
+
+    def _sync_placement(self) -> None:
+        param = next(self.model.parameters())
+        self.device, self.dtype = param.device, param.dtype
+        self.dtype_name = str(self.dtype).removeprefix("torch.")
+        self.device_kind = self.device.type
+
+    def to(self, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> HFModel:
+        """Move or cast the network in place (its provenance and cache key follow)."""
+        self.model.to(device=device, dtype=dtype)
+        self._sync_placement()
+        return self
 
     # --- tokenizer -------------------------------------------------------------------------
     def encode(self, text: str, add_special_tokens: bool = True) -> Encoding:
@@ -59,7 +93,7 @@ class HFModel(LanguageModel):
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=False)
 
-    # --- network ---------------------------------------------------------------------------
+    # --- the output layer ------------------------------------------------------------------
     def _logits_from_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
         logits = self.model.get_output_embeddings()(hidden)
         cap = getattr(self.model.config, "final_logit_softcapping", None)
@@ -67,151 +101,201 @@ class HFModel(LanguageModel):
             logits = torch.tanh(logits / cap) * cap
         return logits
 
-    def _prefix_state(self, prefix: tuple[int, ...], meter: CostMeter):
-        """Key/value cache of ``prefix`` (batch 1), computed once and kept for later batches."""
-        if prefix not in self._prefix_cache:
-            out = self.model.base_model(input_ids=torch.tensor([prefix]), use_cache=True)
-            meter.forward_passes += 1
-            meter.tokens += len(prefix)
-            if len(self._prefix_cache) >= 4:
-                self._prefix_cache.pop(next(iter(self._prefix_cache)))
-            self._prefix_cache[prefix] = out.past_key_values
-        return self._prefix_cache[prefix]
+    def read_logprobs(self, hidden: torch.Tensor, tokens: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """log p(tokens[i]) and the largest log-prob at each row of ``hidden`` (N, d), computed
+        :data:`HEAD_CHUNK` rows at a time, in float32."""
+        lps, tops = [], []
+        for a in range(0, hidden.shape[0], HEAD_CHUNK):
+            logits = self._logits_from_hidden(hidden[a:a + HEAD_CHUNK]).float()
+            lse = torch.logsumexp(logits, dim=-1)
+            pick = logits.gather(1, tokens[a:a + HEAD_CHUNK, None])[:, 0]
+            lps.append((pick - lse).double().cpu())
+            tops.append((logits.amax(dim=-1) - lse).double().cpu())
+        return torch.cat(lps).numpy(), torch.cat(tops).numpy()
 
-    @torch.inference_mode()
+    # --- scoring ---------------------------------------------------------------------------
+    def tree_options(self) -> tuple[bool, int | None]:
+        if self.path == "packed":
+            return self.reuse_prefix, self.max_batch_tokens
+        return False, None  # whole rows, each from position 0
+
+    def _tree_runner(self):
+        return contextlib.nullcontext(_PackedRunner(self) if self.path == "packed" else _RowRunner(self))
+
     def _score_batch(self, requests: Sequence[ScoreRequest], meter: CostMeter, shared_prefix: int = 0
                      ) -> list[np.ndarray]:
-        rows = list(dict.fromkeys(r.prompt + r.continuation[:-1] for r in requests))
-        row_of = {seq: i for i, seq in enumerate(rows)}
-        prefix_len = self._choose_prefix(rows, requests, shared_prefix) if self._fast_path else 0
-        prefix = rows[0][:prefix_len]
-        suffixes = [seq[prefix_len:] for seq in rows]
-        width = max(len(s) for s in suffixes)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        for i, s in enumerate(suffixes):  # right padding: causal attention never sees the pads
-            ids[i, :len(s)] = torch.tensor(s)
-        meter.forward_passes += 1
-        meter.sequences += len(rows)
-        meter.tokens += sum(len(s) for s in suffixes)
-
-        # gather (row, position) of every continuation token of every request
-        row_idx, pos_idx, tok_idx, owner = [], [], [], []
-        for k, r in enumerate(requests):
-            row = row_of[r.prompt + r.continuation[:-1]]
-            for j, tok in enumerate(r.continuation):
-                row_idx.append(row)
-                pos_idx.append(len(r.prompt) - 1 + j - prefix_len)
-                tok_idx.append(tok)
-                owner.append(k)
-        rows_t, pos_t = torch.tensor(row_idx), torch.tensor(pos_idx)
-        if self._fast_path:
-            past = None
-            if prefix_len:
-                past = copy.deepcopy(self._prefix_state(prefix, meter))
-                past.batch_repeat_interleave(len(rows))
-            hidden = self.model.base_model(input_ids=ids, past_key_values=past, use_cache=past is not None
-                                           ).last_hidden_state
-            logits = self._logits_from_hidden(hidden[rows_t, pos_t])
-        else:
-            logits = self.model(input_ids=ids).logits[rows_t, pos_t]
-        all_logprobs = torch.log_softmax(logits.float(), dim=-1)
-        values = all_logprobs[torch.arange(len(tok_idx)), torch.tensor(tok_idx)].double().numpy()
-        best = all_logprobs.max(dim=-1).values.double().numpy()
-        out: list[list[float]] = [[] for _ in requests]
-        tops: list[list[float]] = [[] for _ in requests]
-        for k, v, b in zip(owner, values, best):
-            out[k].append(float(v))
-            tops[k].append(float(b))
-        return [np.asarray(v + t if r.top else v, dtype=np.float64) for v, t, r in zip(out, tops, requests)]
-
-    def _choose_prefix(self, rows, requests, shared: int) -> int:
-        """Prefix to encode once for this batch: the batch's own common prefix when it is cached or
-        saves more tokens than its own pass costs, else the prefix shared by the whole call (cached
-        after its first batch). It never reaches the first position whose logits are needed."""
-        if not self.reuse_prefix:
-            return 0
-        own = common_prefix_len(rows, limit=min(len(r.prompt) for r in requests) - 1)
-        shared = min(shared, own)
-        if rows[0][:own] in self._prefix_cache or len(rows) * (own - shared) > own:
-            return own
-        return shared
+        raise NotImplementedError("the hf backend scores prefix trees")
 
     @torch.inference_mode()
     def _top_next_tokens(self, prefixes, k: int, meter: CostMeter) -> list[list[int]]:
-        out = []
-        for start in range(0, len(prefixes), self.batch_size):
-            chunk = [tuple(p) for p in prefixes[start:start + self.batch_size]]
-            width = max(len(p) for p in chunk)
-            ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
-            for i, p in enumerate(chunk):
-                ids[i, :len(p)] = torch.tensor(p)
-            rows, last = torch.arange(len(chunk)), torch.tensor([len(p) - 1 for p in chunk])
-            if self._fast_path:
-                hidden = self.model.base_model(input_ids=ids).last_hidden_state
-                logits = self._logits_from_hidden(hidden[rows, last])
-            else:
-                logits = self.model(input_ids=ids).logits[rows, last]
-            out.extend(logits.topk(k, dim=-1).indices.tolist())
+        """Right-padded plain forwards over length-sorted prefixes, ``max_batch_tokens`` at a time."""
+        order = sorted(range(len(prefixes)), key=lambda i: len(prefixes[i]))
+        ranked: dict[int, list[int]] = {}
+        while order:
+            take = 1
+            while take < len(order) and (take + 1) * len(prefixes[order[take]]) <= self.max_batch_tokens:
+                take += 1
+            chunk, order = order[:take], order[take:]
+            width = len(prefixes[chunk[-1]])
+            ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long, device=self.device)
+            for r, i in enumerate(chunk):
+                ids[r, :len(prefixes[i])] = torch.tensor(prefixes[i], dtype=torch.long, device=self.device)
+            rows = torch.arange(len(chunk), device=self.device)
+            last = torch.tensor([len(prefixes[i]) - 1 for i in chunk], dtype=torch.long, device=self.device)
+            hidden = self.model.base_model(input_ids=ids, use_cache=False).last_hidden_state[rows, last]
+            for i, top in zip(chunk, self._logits_from_hidden(hidden).topk(k, dim=-1).indices.tolist()):
+                ranked[i] = top
             meter.forward_passes += 1
             meter.sequences += len(chunk)
-            meter.tokens += sum(len(p) for p in chunk)
-        return out
+            meter.tokens += len(chunk) * width
+        return [ranked[i] for i in range(len(prefixes))]
 
     def plain_logprobs(self, prompt: Sequence[int], continuation: Sequence[int]) -> np.ndarray:
-        """Reference path: one unbatched ``model(input_ids)`` forward, no cache or tricks."""
+        """Reference path: one unbatched ``model(input_ids)`` forward with the model's own attention,
+        no cache, no tricks."""
         seq = list(prompt) + list(continuation[:-1])
         with torch.inference_mode():
-            logits = self.model(input_ids=torch.tensor([seq])).logits[0].float()
+            ids = torch.tensor([seq], dtype=torch.long, device=self.device)
+            logits = self.model(input_ids=ids, use_cache=False).logits[0].float()
         lp = torch.log_softmax(logits, dim=-1)
         start = len(prompt) - 1
         return np.asarray([lp[start + j, t].item() for j, t in enumerate(continuation)], dtype=np.float64)
 
-    def _probe_fast_path(self) -> bool:
-        """alibi-style fail-fast probe: the fast path must agree with a plain forward."""
-        probe = self.encode("The quick brown fox jumps over the lazy dog").ids
-        reqs = [ScoreRequest(probe[:5], probe[5:8]), ScoreRequest(probe[:7], probe[7:9])]
+    def _probe_packed_path(self) -> str:
+        """alibi-style fail-fast probe: shared heads, several groups and a chunked chain must agree
+        with plain forwards, else rows are scored one by one."""
+        ids = self.encode("The quick brown fox jumps over the lazy dog near the river bank today").ids
+        reqs = [ScoreRequest(ids[:6], ids[6:9]), ScoreRequest(ids[:8], ids[8:10], top=True),
+                ScoreRequest(ids[:3] + ids[5:9], ids[9:11]), ScoreRequest(ids[:12], ids[12:14])]
+        keep = self.max_batch_tokens
+        self.max_batch_tokens = 5  # cut rows into chains and spread them over several batches
         try:
-            fast = self._score_batch(reqs, CostMeter())
-        except Exception as exc:  # architecture without the pieces the fast path uses
-            log.warning("fast scoring path unavailable (%s); using plain forwards", exc)
-            return False
+            got = {}
+            self._score_tree(reqs, got, CostMeter(), False)
+        except Exception as exc:  # an architecture without the pieces the packed path uses
+            log.warning("packed scoring path unavailable (%s); scoring rows one by one", exc)
+            return "rows"
         finally:
-            self._prefix_cache.clear()
-        ok = all(np.allclose(f, self.plain_logprobs(r.prompt, r.continuation), atol=1e-4)
-                 for f, r in zip(fast, reqs))
+            self.max_batch_tokens = keep
+        ok = all(np.allclose(got[r][:len(r.continuation)], self.plain_logprobs(r.prompt, r.continuation),
+                             atol=PROBE_TOLERANCE) for r in reqs)
         if not ok:
-            log.warning("fast scoring path disagrees with a plain forward; using plain forwards")
-        return ok
+            log.warning("packed scoring path disagrees with a plain forward; scoring rows one by one")
+        return "packed" if ok else "rows"
 
     @torch.inference_mode()
     def generate(self, prompt: Sequence[int], max_new_tokens: int, stop_at_newline: bool = True
                  ) -> tuple[int, ...]:
         eos = self.tokenizer.eos_token_id
-        seq = list(prompt)
         past = None
         new: list[int] = []
-        inp = torch.tensor([seq])
+        inp = torch.tensor([list(prompt)], dtype=torch.long, device=self.device)
         for _ in range(max_new_tokens):
-            out = self.model(input_ids=inp, past_key_values=past, use_cache=True, logits_to_keep=1)
-            past = out.past_key_values
+            out = self.model(input_ids=inp, use_cache=True, logits_to_keep=1, **{self._cache_arg: past})
+            past = returned_cache(out)
             tok = int(out.logits[0, -1].argmax())
             if tok == eos or (stop_at_newline and new and "\n" in self.decode([tok])):
                 break
             new.append(tok)
-            inp = torch.tensor([[tok]])
+            inp = torch.tensor([[tok]], dtype=torch.long, device=self.device)
         return tuple(new)
 
 
-def load_hf(path: str | Path, batch_size: int = 32, cache: ScoreCache | None = None,
-            model_id: str | None = None, revision: str | None = None) -> HFModel:
-    """Load a local transformers model directory (float32, CPU)."""
+class _PackedRunner:
+    """Runs prefix-tree batches packed into one row, heads' keys/values kept in a :class:`KVStore`."""
+
+    def __init__(self, lm: HFModel) -> None:
+        self.lm, self.store = lm, KVStore()
+
+    @torch.inference_mode()
+    def run(self, batch, meter: CostMeter) -> dict[tuple[int, int], tuple[float, float]]:
+        lm = self.lm
+        packed = PackedBatch(batch, self.store, lm.device)
+        with packed_attention(lm.model, packed):
+            hidden = lm.model.base_model(input_ids=packed.ids, position_ids=packed.positions,
+                                         use_cache=False).last_hidden_state[0]
+        meter.tokens += packed.length
+        where, toks, keys = [], [], []
+        for n in packed.nodes:
+            at = packed.offsets[id(n)]
+            for o in n.outputs:
+                where.append(at + o.offset)
+                toks.append(o.token)
+                keys.append((o.request, o.index))
+        if not keys:
+            return {}
+        rows = torch.tensor(where, dtype=torch.long, device=lm.device)
+        lp, top = lm.read_logprobs(hidden[rows], torch.tensor(toks, dtype=torch.long, device=lm.device))
+        return {key: (float(a), float(b)) for key, a, b in zip(keys, lp, top)}
+
+    def release(self, nodes) -> None:
+        self.store.release(nodes)
+
+
+class _RowRunner:
+    """Whole rows, right-padded to the batch's longest (rows come sorted by length), plain forward."""
+
+    def __init__(self, lm: HFModel) -> None:
+        self.lm = lm
+
+    @torch.inference_mode()
+    def run(self, batch, meter: CostMeter) -> dict[tuple[int, int], tuple[float, float]]:
+        lm = self.lm
+        width = max(len(n) for n in batch)
+        ids = torch.full((len(batch), width), lm.pad_id, dtype=torch.long, device=lm.device)
+        for r, n in enumerate(batch):  # right padding: causal attention never sees the pads
+            ids[r, :len(n)] = torch.tensor(n.tokens, dtype=torch.long, device=lm.device)
+        meter.tokens += len(batch) * width
+        rows, cols, toks, keys = [], [], [], []
+        for r, n in enumerate(batch):
+            for o in n.outputs:
+                rows.append(r)
+                cols.append(o.offset)
+                toks.append(o.token)
+                keys.append((o.request, o.index))
+        rows_t = torch.tensor(rows, dtype=torch.long, device=lm.device)
+        cols_t = torch.tensor(cols, dtype=torch.long, device=lm.device)
+        toks_t = torch.tensor(toks, dtype=torch.long, device=lm.device)
+        try:
+            hidden = lm.model.base_model(input_ids=ids, use_cache=False).last_hidden_state[rows_t, cols_t]
+            lp, top = lm.read_logprobs(hidden, toks_t)
+        except (AttributeError, TypeError):  # no separable body: full logits
+            logits = lm.model(input_ids=ids).logits[rows_t, cols_t].float()
+            lse = torch.logsumexp(logits, dim=-1)
+            lp = (logits.gather(1, toks_t[:, None])[:, 0] - lse).double().cpu().numpy()
+            top = (logits.amax(dim=-1) - lse).double().cpu().numpy()
+        return {key: (float(a), float(b)) for key, a, b in zip(keys, lp, top)}
+
+    def release(self, nodes) -> None:
+        pass
+
+
+def _has_attention_interface(model: torch.nn.Module) -> bool:
+    """Whether the model picks its attention kernel from transformers' ``AttentionInterface``."""
+    impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if not isinstance(impl, str):
+        return False
+    try:
+        register()
+    except ImportError:
+        return False
+    return True
+
+
+def load_hf(path: str | Path, batch_size: int | None = None, cache: ScoreCache | None = None,
+            model_id: str | None = None, revision: str | None = None, dtype: str = "float32",
+            device: str = "cpu", max_batch_tokens: int | None = None) -> HFModel:
+    """Load a local transformers model directory (``dtype`` and ``device`` as in
+    :func:`whyllm.models.load_model`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from whyllm.models.precision import check_dtype, resolve_device
 
     path = Path(path)
     if not (path / "config.json").is_file():
         raise ModelError(f"{path} is not a transformers model directory (no config.json)")
-    from transformers.utils import logging as hf_logging
-
+    want, target_device = check_dtype(dtype), resolve_device(device)
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # a float32 copy loads in seconds; no bar needed
     try:
@@ -222,8 +306,12 @@ def load_hf(path: str | Path, batch_size: int = 32, cache: ScoreCache | None = N
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-    return HFModel(model, tokenizer, model_id or path.name, revision or _dir_revision(path),
-                   batch_size=batch_size, cache=cache)
+    lm = HFModel(model, tokenizer, model_id or path.name, revision or _dir_revision(path),
+                 batch_size=batch_size, cache=cache, max_batch_tokens=max_batch_tokens)
+    from whyllm.models.placement import place
+
+    place(lm, want, target_device, explicit_max_tokens=max_batch_tokens)
+    return lm
 
 
 def _dir_revision(path: Path) -> str:

@@ -59,6 +59,8 @@ class OpenAIModel(LanguageModel):
     """A served model; ``tokenizer`` is a transformers tokenizer identical to the server's."""
 
     backend = "openai"
+    dtype_name = "served"
+    device_kind = "remote"
 
     def __init__(self, base_url: str, model_name: str, tokenizer, *, api_key: str | None = None,
                  max_context: int = 8192, timeout: float = 60.0, retries: int = 3, backoff: float = 0.5,

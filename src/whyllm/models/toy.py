@@ -8,6 +8,7 @@ the weights themselves (Lundberg & Lee 2017, "A Unified Approach to Interpreting
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 
@@ -26,10 +27,15 @@ class ToyModel(LanguageModel):
     """A word-level model given by ``score_fn(words) -> {next word: score}`` (exact and fast)."""
 
     backend = "toy"
+    runs_trees = True
+    dtype_name = "float64"
 
     def __init__(self, score_fn: ScoreFn, name: str = "toy", max_context: int = 256,
-                 normalize: bool = False, batch_size: int = 32, cache: ScoreCache | None = None) -> None:
+                 normalize: bool = False, batch_size: int | None = 32, cache: ScoreCache | None = None,
+                 max_batch_tokens: int = 2048, share_prefixes: bool = True) -> None:
         super().__init__(name, "0", max_context, batch_size=batch_size, cache=cache)
+        self.max_batch_tokens = max_batch_tokens
+        self.share_prefixes = share_prefixes
         self.score_fn = score_fn
         self.normalize = normalize
         self._vocab: dict[str, int] = {BOS: 0, EOS: 1}
@@ -61,23 +67,20 @@ class ToyModel(LanguageModel):
             scores = {w: v - lse for w, v in scores.items()}
         return scores
 
+    def tree_options(self) -> tuple[bool, int | None]:
+        return self.share_prefixes, self.max_batch_tokens
+
+    def _tree_runner(self):
+        return contextlib.nullcontext(_ToyRunner(self))
+
     def _score_batch(self, requests: Sequence[ScoreRequest], meter: CostMeter, shared_prefix: int = 0
                      ) -> list[np.ndarray]:
-        meter.forward_passes += 1
-        out = []
-        for r in requests:
-            words = tuple(self._words[i] for i in r.prompt if i != 0)
-            vals, tops = [], []
-            for tok in r.continuation:
-                scores = self._scores(words)
-                vals.append(scores.get(self._words[tok], -1e9))
-                tops.append(max(scores.values()))
-                words = (*words, self._words[tok])
-            out.append(np.asarray(vals + tops if r.top else vals, dtype=np.float64))
-            meter.sequences += 1
-            meter.tokens += len(r.prompt) + len(r.continuation) - 1
-            self.rows_scored += 1
-        return out
+        raise NotImplementedError("the toy backend scores prefix trees")
+
+    def _next(self, row: Sequence[int], token: int) -> tuple[float, float]:
+        """(score of ``token``, best score) after the tokens of ``row``."""
+        scores = self._scores(tuple(self._words[i] for i in row if i != 0))
+        return scores.get(self._words[token], -1e9), max(scores.values())
 
     def _top_next_tokens(self, prefixes, k: int, meter: CostMeter) -> list[list[int]]:
         meter.forward_passes += 1
@@ -101,6 +104,26 @@ class ToyModel(LanguageModel):
             new.append(self._id(best))
             words = (*words, best)
         return tuple(new)
+
+
+class _ToyRunner:
+    """Runs prefix-tree batches exactly: each output is ``score_fn`` of the words before it."""
+
+    def __init__(self, model: ToyModel) -> None:
+        self.model = model
+
+    def run(self, batch, meter: CostMeter) -> dict[tuple[int, int], tuple[float, float]]:
+        out = {}
+        for node in batch:
+            row = node.row()
+            meter.tokens += len(node)
+            for o in node.outputs:
+                out[o.request, o.index] = self.model._next(row[:node.start + o.offset + 1], o.token)
+        self.model.rows_scored += len({k for k, _ in out})
+        return out
+
+    def release(self, nodes) -> None:
+        pass
 
 
 def additive_model(weights: dict[str, float], bias: float = 0.0, target: str = "yes",

@@ -17,6 +17,7 @@ import torch
 
 from whyllm.cost import CostMeter
 from whyllm.decision import Decision
+from whyllm.models.hf import cache_argument, returned_cache
 from whyllm.neurons.hooks import Clamp, NeuronHooks
 from whyllm.neurons.sites import Sites
 from whyllm.targets import Target
@@ -70,6 +71,7 @@ class NeuronRunner:
                  prompts: Sequence[tuple[int, ...]], meter: CostMeter | None = None, batch_size: int = 32,
                  reuse_prefix: bool = True) -> None:
         self.lm, self.sites, self.target, self.decision = lm, sites, target, decision
+        self._cache_arg = cache_argument(lm.model)
         self.meter = meter if meter is not None else CostMeter()
         self.n = len(prompts)
         # a sliding-window layer's cache drops old tokens, which the head cache cannot survive
@@ -86,7 +88,7 @@ class NeuronRunner:
             ids, mask = _pad(heads, chunk.width, self.lm.pad_id)
             with torch.inference_mode(False), torch.no_grad():
                 out = self.lm.model.base_model(input_ids=ids, attention_mask=mask, use_cache=True)
-            chunk.cache, chunk.head_mask = out.past_key_values, mask
+            chunk.cache, chunk.head_mask = returned_cache(out), mask
             self.meter.forward_passes += 1
             self.meter.tokens += sum(len(h) for h in heads)
         return chunk.cache
@@ -109,8 +111,8 @@ class NeuronRunner:
             try:
                 with hooks:
                     hidden = self.lm.model.base_model(input_ids=ids, attention_mask=mask,
-                                                      position_ids=position_ids,
-                                                      past_key_values=cache, use_cache=True).last_hidden_state
+                                                      position_ids=position_ids, use_cache=True,
+                                                      **{self._cache_arg: cache}).last_hidden_state
             finally:  # drop what this call appended: the head cache serves the next clamp
                 extra = cache.get_seq_length() - chunk.width
                 if extra > 0:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from whyllm.errors import InputError, ModelError
+from whyllm.models.hf import cache_argument, returned_cache
 from whyllm.neurons.hooks import Clamp, NeuronHooks
 from whyllm.neurons.language import judge_language
 from whyllm.neurons.sites import Sites
@@ -78,8 +79,8 @@ def greedy_generate(model, ids: Sequence[int], clamp: Clamp | None, sites: Sites
     for step in range(max_new_tokens):
         active = clamp if (clamp is not None and (every_step or step == 0)) else None
         with torch.no_grad(), NeuronHooks(sites, clamp=active):
-            out = model.model(input_ids=inp, past_key_values=past, use_cache=True)
-        past = out.past_key_values
+            out = model.model(input_ids=inp, use_cache=True, **{cache_argument(model.model): past})
+        past = returned_cache(out)
         tok = int(out.logits[0, -1].argmax())
         if tok == eos:
             break
