@@ -18,10 +18,11 @@ def additive():
 
 @pytest.fixture(scope="session")
 def gemma():
-    """The default Gemma 3 270M (converted once under the user cache), scores not cached."""
+    """The default Gemma 3 270M (converted once under the user cache) in float32, scores not cached:
+    the exact reference the integration tests compare against."""
     import whyllm
 
-    return whyllm.load_model(cache=False)
+    return whyllm.load_model(cache=False, dtype="float32")
 
 
 @pytest.fixture

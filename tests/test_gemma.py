@@ -18,7 +18,8 @@ SST_TEMPLATE = "Review: {text}\nSentiment (positive or negative):"
 
 def test_default_model_is_gemma(gemma):
     assert gemma.model_id == "gemma-3-270m-q4_k_m" and len(gemma.revision) == 16
-    assert gemma._fast_path, "the batched fast path must agree with a plain forward on Gemma"
+    assert gemma.path == "packed", "the packed prefix-tree path must agree with a plain forward on Gemma"
+    assert (gemma.info.dtype, gemma.info.device) == ("float32", "cpu")
 
 
 def test_scorer_matches_plain_forward(gemma):
@@ -50,7 +51,7 @@ def test_batch_size_does_not_change_results_on_gemma(gemma):
     try:
         gemma.batch_size = 1
         one = whyllm.explain(EIFFEL, **kw)
-        gemma.batch_size = 64
+        gemma.batch_size = None
         many = whyllm.explain(EIFFEL, **kw)
     finally:
         gemma.batch_size = old

@@ -80,8 +80,11 @@ def _load(args: argparse.Namespace):
                   "api_key": os.environ.get(args.api_key_env) if args.api_key_env else None}
     elif args.served_model or args.tokenizer:
         raise InputError("--served-model and --tokenizer go with --model openai:<url>")
+    local = {}
+    if not served:
+        local = {"dtype": args.dtype, "device": args.device, "max_batch_tokens": args.max_batch_tokens}
     return load_model(args.model, threads=args.threads, batch_size=args.batch_size, cache=not args.no_cache,
-                      **served)
+                      **local, **served)
 
 
 def _load_proxy(args: argparse.Namespace):
@@ -89,7 +92,8 @@ def _load_proxy(args: argparse.Namespace):
 
     if not getattr(args, "proxy", None):
         return None
-    return load_model(args.proxy, threads=args.threads, batch_size=args.batch_size, cache=not args.no_cache)
+    return load_model(args.proxy, threads=args.threads, batch_size=args.batch_size, cache=not args.no_cache,
+                      dtype=args.dtype, device=args.device, max_batch_tokens=args.max_batch_tokens)
 
 
 def _prompt_args(args: argparse.Namespace) -> tuple[str, str | None, object, dict]:
@@ -253,7 +257,14 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=int, default=3, help="openai: retries with backoff (default 3)")
     p.add_argument("--concurrency", type=int, default=4, help="openai: parallel requests (default 4)")
     p.add_argument("--threads", type=int, help="CPU threads (default: 1 under CI, else idle cores)")
-    p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
+    p.add_argument("--batch-size", type=int, help="most rows per forward pass (openai: requests per batch, "
+                   "default 32)")
+    p.add_argument("--max-batch-tokens", type=int, help="most tokens per forward pass (default: from the "
+                   "model's size and free memory)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="auto: bfloat16 on CUDA, and on a CPU with native bfloat16 whose load-time probe "
+                   "agrees with float32; else float32")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the score cache")
     p.add_argument("--json", metavar="PATH", help="write the explanation as JSON")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")

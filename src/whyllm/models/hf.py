@@ -310,7 +310,10 @@ def load_hf(path: str | Path, batch_size: int | None = None, cache: ScoreCache |
                  batch_size=batch_size, cache=cache, max_batch_tokens=max_batch_tokens)
     from whyllm.models.placement import place
 
-    place(lm, want, target_device, explicit_max_tokens=max_batch_tokens)
+    def reload() -> torch.nn.Module:
+        return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+
+    place(lm, want, target_device, explicit_max_tokens=max_batch_tokens, reload=reload)
     return lm
 
 

@@ -8,6 +8,7 @@ cast only if the probe passes (``auto``), restoring the float32 weights otherwis
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import torch
 
@@ -38,21 +39,22 @@ def probe_precision(lm, dtype: torch.dtype) -> ProbeResult:
     return compare_next_tokens(reference, next_token_logprobs(lm, PROBE_PROMPTS))
 
 
-def place(lm, dtype: str, device: torch.device, explicit_max_tokens: int | None = None) -> None:
-    """Cast and move ``lm`` (loaded in float32 on the CPU) as asked; ``auto`` as documented."""
+def place(lm, dtype: str, device: torch.device, explicit_max_tokens: int | None = None,
+          reload: Callable[[], torch.nn.Module] | None = None) -> None:
+    """Cast and move ``lm`` (loaded in float32 on the CPU) as asked; ``auto`` as documented.
+    ``reload`` gives the float32 network again when an ``auto`` probe rejects bfloat16 (keeping a
+    float32 copy in memory during the probe would double the peak)."""
     lm.precision_probe = None
     if dtype == "auto":
         choice = auto_candidate(device)
-        if choice == "bfloat16" and device.type == "cpu":
-            backup = {k: v.detach().clone() for k, v in lm.model.state_dict().items()}
+        if choice == "bfloat16" and device.type == "cpu" and reload is not None:
             result = probe_precision(lm, torch.bfloat16)
             lm.precision_probe = result
             if not result.ok:
                 log.info("bfloat16 probe failed (max |diff| %.3f nats, same top-1: %s); using float32",
                          result.max_abs_diff, result.same_top1)
-                lm.to(dtype=torch.float32)
-                lm.model.load_state_dict(backup)
-            del backup
+                lm.model = reload().eval()
+                lm._sync_placement()
         elif choice != "float32":
             lm.to(dtype=TORCH_DTYPES[choice])
     elif dtype != "float32":
