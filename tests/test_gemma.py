@@ -125,7 +125,7 @@ def test_load_model_by_path(gemma, tmp_path):
     from whyllm.models.convert import DEFAULT_MODEL_NAME, converted_dir, default_gguf_path
 
     folder = converted_dir(default_gguf_path(), DEFAULT_MODEL_NAME)
-    again = load_model(folder, cache=False)
+    again = load_model(folder, cache=False, dtype="float32")
     assert again.revision == gemma.revision  # the GGUF hash recorded at conversion
     ids = gemma.encode(EIFFEL).ids
     req = [ScoreRequest(ids, gemma.encode_continuation(" Paris"))]

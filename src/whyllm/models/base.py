@@ -198,15 +198,25 @@ class LanguageModel(ABC):
         values: dict[tuple[int, int], tuple[float, float]] = {}
         bar = tqdm(total=len(todo), desc="scoring", unit="seq", leave=False,
                    disable=not progress or tree.tokens <= self.max_batch_tokens)
+        pending: list[int] = []
+
+        def complete(final: bool = False) -> None:
+            ready = [k for k in pending
+                     if final or all((k, j) in values for j in range(len(todo[k].continuation)))]
+            self._store(found, {todo[k]: _assemble(todo[k], k, values) for k in ready})
+            bar.update(len(ready))
+            pending[:] = [k for k in pending if k not in set(ready)]
+
         try:
             with self._tree_runner() as runner:
                 for batch in schedule:
                     values.update(runner.run(batch, meter))
                     meter.forward_passes += 1
                     runner.release(schedule.done(batch))
-                    done = schedule.finished()
-                    self._store(found, {todo[k]: _assemble(todo[k], k, values) for k in done})
-                    bar.update(len(done))
+                    pending.extend(schedule.finished())
+                    complete()
+                values.update(runner.flush())
+                complete(final=True)
         finally:
             bar.close()
 
@@ -221,7 +231,8 @@ class LanguageModel(ABC):
 
     def _tree_runner(self):
         """A context manager whose value has ``run(batch, meter) -> {(request, index): (logprob,
-        top logprob)}`` and ``release(nodes)`` (their stored state is no longer needed)."""
+        top logprob)}`` (what is ready; a runner may hold some back), ``flush()`` (the rest) and
+        ``release(nodes)`` (their stored state is no longer needed)."""
         raise NotImplementedError
 
     def _cache_key(self) -> str:

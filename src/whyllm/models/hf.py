@@ -30,7 +30,8 @@ from whyllm.models.tokenizer import hf_encode
 from whyllm.models.tree_attention import KVStore, PackedBatch, packed_attention, register
 
 log = logging.getLogger(__name__)
-HEAD_CHUNK = 128  # output-layer positions per matrix product (128 x 262k floats = 134 MB)
+HEAD_CHUNK = 256  # output-layer positions per matrix product (256 x 262k floats = 268 MB)
+FLUSH_TOKENS = 1024  # computed tokens after which buffered output positions are read anyway
 PROBE_TOLERANCE = 1e-4
 
 
@@ -101,17 +102,23 @@ class HFModel(LanguageModel):
             logits = torch.tanh(logits / cap) * cap
         return logits
 
-    def read_logprobs(self, hidden: torch.Tensor, tokens: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """log p(tokens[i]) and the largest log-prob at each row of ``hidden`` (N, d), computed
-        :data:`HEAD_CHUNK` rows at a time, in float32."""
-        lps, tops = [], []
-        for a in range(0, hidden.shape[0], HEAD_CHUNK):
-            logits = self._logits_from_hidden(hidden[a:a + HEAD_CHUNK]).float()
+    def read_logprobs(self, hidden: torch.Tensor, rows: torch.Tensor, tokens: torch.Tensor
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """log p(tokens[i]) at hidden row ``rows[i]`` and the largest log-prob there, for ``hidden``
+        (N, d). The output layer runs once per distinct row, :data:`HEAD_CHUNK` rows at a time, in
+        float32 (a contrast's two continuations are read from one row of logits)."""
+        uniq, inverse = torch.unique(rows, return_inverse=True)
+        lse_all, best_all, picks = [], [], torch.empty(len(rows), dtype=torch.float64)
+        for a in range(0, len(uniq), HEAD_CHUNK):
+            logits = self._logits_from_hidden(hidden[uniq[a:a + HEAD_CHUNK]]).float()
             lse = torch.logsumexp(logits, dim=-1)
-            pick = logits.gather(1, tokens[a:a + HEAD_CHUNK, None])[:, 0]
-            lps.append((pick - lse).double().cpu())
-            tops.append((logits.amax(dim=-1) - lse).double().cpu())
-        return torch.cat(lps).numpy(), torch.cat(tops).numpy()
+            lse_all.append(lse)
+            best_all.append(logits.amax(dim=-1) - lse)
+            mine = torch.nonzero((inverse >= a) & (inverse < a + HEAD_CHUNK), as_tuple=True)[0]
+            local = inverse[mine] - a
+            picks[mine.cpu()] = (logits[local, tokens[mine]] - lse[local]).double().cpu()
+        best = torch.cat(best_all).double().cpu()[inverse.cpu()]
+        return picks.numpy(), best.numpy()
 
     # --- scoring ---------------------------------------------------------------------------
     def tree_options(self) -> tuple[bool, int | None]:
@@ -202,10 +209,21 @@ class HFModel(LanguageModel):
 
 
 class _PackedRunner:
-    """Runs prefix-tree batches packed into one row, heads' keys/values kept in a :class:`KVStore`."""
+    """Runs prefix-tree batches packed into one row, heads' keys/values kept in a :class:`KVStore`.
+
+    The output layer streams its whole weight matrix (671 MB in float32 for Gemma 3) whatever the
+    number of positions, so the hidden states of asked-for positions are buffered and read in one
+    product once :data:`HEAD_CHUNK` positions or :data:`FLUSH_TOKENS` computed tokens have gathered
+    (and at the end): short prompts do not pay the stream per batch, long ones still write their
+    scores batch by batch."""
 
     def __init__(self, lm: HFModel) -> None:
         self.lm, self.store = lm, KVStore()
+        self._hidden: list[torch.Tensor] = []
+        self._rows: list[torch.Tensor] = []
+        self._tokens: list[int] = []
+        self._keys: list[tuple[int, int]] = []
+        self._buffered, self._since = 0, 0
 
     @torch.inference_mode()
     def run(self, batch, meter: CostMeter) -> dict[tuple[int, int], tuple[float, float]]:
@@ -215,18 +233,36 @@ class _PackedRunner:
             hidden = lm.model.base_model(input_ids=packed.ids, position_ids=packed.positions,
                                          use_cache=False).last_hidden_state[0]
         meter.tokens += packed.length
-        where, toks, keys = [], [], []
+        self._since += packed.length
+        where = []
         for n in packed.nodes:
             at = packed.offsets[id(n)]
             for o in n.outputs:
                 where.append(at + o.offset)
-                toks.append(o.token)
-                keys.append((o.request, o.index))
-        if not keys:
+                self._tokens.append(o.token)
+                self._keys.append((o.request, o.index))
+        if where:
+            uniq, inverse = torch.unique(torch.tensor(where, dtype=torch.long, device=lm.device),
+                                         return_inverse=True)
+            self._rows.append(inverse + self._buffered)
+            self._hidden.append(hidden[uniq])
+            self._buffered += len(uniq)
+        if self._buffered >= HEAD_CHUNK or self._since >= FLUSH_TOKENS:
+            return self.flush()
+        return {}
+
+    @torch.inference_mode()
+    def flush(self) -> dict[tuple[int, int], tuple[float, float]]:
+        self._since = 0
+        if not self._keys:
             return {}
-        rows = torch.tensor(where, dtype=torch.long, device=lm.device)
-        lp, top = lm.read_logprobs(hidden[rows], torch.tensor(toks, dtype=torch.long, device=lm.device))
-        return {key: (float(a), float(b)) for key, a, b in zip(keys, lp, top)}
+        lm = self.lm
+        hidden, rows = torch.cat(self._hidden), torch.cat(self._rows)
+        tokens = torch.tensor(self._tokens, dtype=torch.long, device=lm.device)
+        lp, top = lm.read_logprobs(hidden, rows, tokens)
+        out = {key: (float(a), float(b)) for key, a, b in zip(self._keys, lp, top)}
+        self._hidden, self._rows, self._tokens, self._keys, self._buffered = [], [], [], [], 0
+        return out
 
     def release(self, nodes) -> None:
         self.store.release(nodes)
@@ -257,14 +293,17 @@ class _RowRunner:
         cols_t = torch.tensor(cols, dtype=torch.long, device=lm.device)
         toks_t = torch.tensor(toks, dtype=torch.long, device=lm.device)
         try:
-            hidden = lm.model.base_model(input_ids=ids, use_cache=False).last_hidden_state[rows_t, cols_t]
-            lp, top = lm.read_logprobs(hidden, toks_t)
+            hidden = lm.model.base_model(input_ids=ids, use_cache=False).last_hidden_state
+            lp, top = lm.read_logprobs(hidden.reshape(-1, hidden.shape[-1]), rows_t * width + cols_t, toks_t)
         except (AttributeError, TypeError):  # no separable body: full logits
             logits = lm.model(input_ids=ids).logits[rows_t, cols_t].float()
             lse = torch.logsumexp(logits, dim=-1)
             lp = (logits.gather(1, toks_t[:, None])[:, 0] - lse).double().cpu().numpy()
             top = (logits.amax(dim=-1) - lse).double().cpu().numpy()
         return {key: (float(a), float(b)) for key, a, b in zip(keys, lp, top)}
+
+    def flush(self) -> dict[tuple[int, int], tuple[float, float]]:
+        return {}
 
     def release(self, nodes) -> None:
         pass

@@ -101,10 +101,11 @@ class PackedBatch:
         self.store, self.groups, self.nodes, a = store, [], [], 0
         for members in by_parent.values():
             parent = members[0].parent
-            group = _Group(parent if parent is not None and parent.tokens else None, members, a, device)
-            self.groups.append(group)
-            self.nodes.extend(members)
-            a = group.b
+            for part in _similar_lengths(members):
+                group = _Group(parent if parent is not None and parent.tokens else None, part, a, device)
+                self.groups.append(group)
+                self.nodes.extend(part)
+                a = group.b
         self.length = a
         self.offsets = {}
         pos = 0
@@ -118,17 +119,18 @@ class PackedBatch:
                window: int | None, softcap: float | None) -> torch.Tensor:
         """Attention output (H, T, D) for the packed queries ``q`` (H, T, D), keys/values (Hkv, T, D)."""
         out = torch.empty_like(q)
+        contexts: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         for g in self.groups:
             qg, kg, vg = q[:, g.a:g.b], k[:, g.a:g.b], v[:, g.a:g.b]
-            m, z, o = _own(qg, kg, vg, g, scale, window, softcap)
+            lse, o = _own(qg, kg, vg, g, scale, window, softcap)
             if g.parent is not None:
-                ck, cv = self.store.context(g.parent, layer, window)
-                m1, l1, o1 = _shared(qg, ck, cv, g, scale, window, softcap)
-                top = torch.maximum(m, m1)
-                a0, a1 = torch.exp(m - top), torch.exp(m1 - top)
-                z = a0 * z + a1 * l1
-                o = a0[..., None] * o + a1[..., None] * o1
-            out[:, g.a:g.b] = (o / z[..., None]).to(q.dtype)
+                if id(g.parent) not in contexts:
+                    contexts[id(g.parent)] = self.store.context(g.parent, layer, window)
+                ck, cv = contexts[id(g.parent)]
+                lse1, o1 = _shared(qg, ck, cv, g, scale, window, softcap)
+                both = torch.logaddexp(lse, lse1)
+                o = torch.exp(lse - both)[..., None] * o + torch.exp(lse1 - both)[..., None] * o1
+            out[:, g.a:g.b] = o.to(q.dtype)
             for n in g.nodes:
                 if n.children:
                     at = self.offsets[id(n)]
@@ -136,19 +138,32 @@ class PackedBatch:
         return out
 
 
+def _similar_lengths(nodes: list[Node], slack: float = 1.25) -> list[list[Node]]:
+    """Split siblings into runs of similar length (longest first), so that padding each run to its
+    longest node adds at most ``slack - 1`` of its tokens."""
+    parts: list[list[Node]] = []
+    for n in sorted(nodes, key=len, reverse=True):
+        if parts and len(parts[-1][0]) * (len(parts[-1]) + 1) <= slack * (sum(map(len, parts[-1])) + len(n)):
+            parts[-1].append(n)
+        else:
+            parts.append([n])
+    return parts
+
+
 def _scores(q: torch.Tensor, k: torch.Tensor, scale: float, softcap: float | None) -> torch.Tensor:
-    s = torch.matmul(q, k.transpose(-1, -2)).float() * scale
+    s = torch.matmul(q, k.transpose(-1, -2)).float()
     if softcap:
-        s = torch.tanh(s / softcap) * softcap
-    return s
+        return torch.tanh(s * (scale / softcap)) * softcap
+    return s.mul_(scale)
 
 
-def _softmax_parts(s: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Row max, sum of exp and unnormalised output of masked scores ``s`` (-inf = masked)."""
-    m = s.amax(dim=-1)
-    safe = torch.where(torch.isinf(m), torch.zeros_like(m), m)
-    p = torch.exp(s - safe[..., None])
-    return m, p.sum(dim=-1), torch.matmul(p.to(v.dtype), v).float()
+def _softmax_parts(s: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-sum-exp and normalised output of masked scores ``s`` (-inf = masked). Every row here
+    has at least one key: a node's own part always holds the diagonal, and the shared part is only
+    computed for queries that can see the chain."""
+    lse = torch.logsumexp(s, dim=-1)
+    p = torch.exp(s.sub_(lse[..., None]))
+    return lse, torch.matmul(p.to(v.dtype), v).float()
 
 
 def _own(q, k, v, g: _Group, scale, window, softcap):
@@ -163,26 +178,23 @@ def _own(q, k, v, g: _Group, scale, window, softcap):
     else:
         qs = q[:, g.grid].reshape(hkv, rep, n, s, d).permute(0, 2, 1, 3, 4)  # (hkv, n, rep, s, d)
         ks, vs = k[:, g.grid], v[:, g.grid]  # (hkv, n, s, d)
-    m = torch.empty(hkv, n, rep, s, device=q.device)
-    z, o = torch.empty_like(m), torch.empty(hkv, n, rep, s, d, device=q.device)
+    lse = torch.empty(hkv, n, rep, s, device=q.device)
+    o = torch.empty(hkv, n, rep, s, d, device=q.device)
     idx = torch.arange(s, device=q.device)
-    step = BLOCK
-    for qa in range(0, s, step):
-        qb = min(s, qa + step)
+    for qa in range(0, s, BLOCK):
+        qb = min(s, qa + BLOCK)
         ka = max(0, qa - window + 1) if window else 0
         sc = _scores(qs[:, :, :, qa:qb], ks[:, :, None, ka:qb], scale, softcap)  # (hkv, n, rep, c, keys)
         rel = idx[qa:qb, None] - idx[None, ka:qb]
-        allowed = rel >= 0 if not window else (rel >= 0) & (rel < window)
-        sc = sc.masked_fill(~allowed, -math.inf)
-        mm, ll, oo = _softmax_parts(sc, vs[:, :, None, ka:qb])
-        m[..., qa:qb], z[..., qa:qb], o[..., qa:qb, :] = mm, ll, oo
+        hidden = rel < 0 if not window else (rel < 0) | (rel >= window)
+        sc.masked_fill_(hidden, -math.inf)
+        lse[..., qa:qb], o[..., qa:qb, :] = _softmax_parts(sc, vs[:, :, None, ka:qb])
     if n == 1:
-        return m.reshape(h, s), z.reshape(h, s), o.reshape(h, s, d)
+        return lse.reshape(h, s), o.reshape(h, s, d)
     # back to packed order: (h, t)
-    m = m.permute(0, 2, 1, 3).reshape(h, n * s)[:, g.flat]
-    z = z.permute(0, 2, 1, 3).reshape(h, n * s)[:, g.flat]
+    lse = lse.permute(0, 2, 1, 3).reshape(h, n * s)[:, g.flat]
     o = o.permute(0, 2, 1, 3, 4).reshape(h, n * s, d)[:, g.flat]
-    return m, z, o
+    return lse, o
 
 
 def _shared(q, ck, cv, g: _Group, scale, window, softcap):
@@ -192,16 +204,16 @@ def _shared(q, ck, cv, g: _Group, scale, window, softcap):
     h, t, d = q.shape
     hkv, c = ck.shape[0], ck.shape[1]
     rep = h // hkv
-    m = torch.full((h, t), -math.inf, device=q.device)
-    z, o = torch.zeros(h, t, device=q.device), torch.zeros(h, t, d, device=q.device)
+    lse = torch.full((h, t), -math.inf, device=q.device)
+    o = torch.zeros(h, t, d, device=q.device)
     rows = torch.nonzero(g.in_node < window - 1, as_tuple=True)[0] if window else None
     sub = q if rows is None else q[:, rows]
     n = sub.shape[1]
     if n == 0:
-        return m, z, o
+        return lse, o
     qh = sub.reshape(hkv, rep, n, d)
-    mm = torch.empty(hkv, rep, n, device=q.device)
-    ll, oo = torch.empty_like(mm), torch.empty(hkv, rep, n, d, device=q.device)
+    ll = torch.empty(hkv, rep, n, device=q.device)
+    oo = torch.empty(hkv, rep, n, d, device=q.device)
     step = max(1, min(n, CHUNK_ELEMENTS // max(1, h * c)))
     pos = (g.start - c) + torch.arange(c, device=q.device)  # absolute positions of the chain's keys
     for qa in range(0, n, step):
@@ -209,12 +221,12 @@ def _shared(q, ck, cv, g: _Group, scale, window, softcap):
         sc = _scores(qh[:, :, qa:qb], ck[:, None], scale, softcap)  # (hkv, rep, c_q, C)
         if window:  # a query at offset i of a node starting at S sees chain positions > S + i - window
             offs = g.in_node[rows[qa:qb]]
-            sc = sc.masked_fill(~(pos[None, :] > (g.start + offs[:, None] - window)), -math.inf)
-        mm[:, :, qa:qb], ll[:, :, qa:qb], oo[:, :, qa:qb] = _softmax_parts(sc, cv[:, None])
+            sc.masked_fill_(pos[None, :] <= (g.start + offs[:, None] - window), -math.inf)
+        ll[:, :, qa:qb], oo[:, :, qa:qb] = _softmax_parts(sc, cv[:, None])
     if rows is None:
-        return mm.reshape(h, t), ll.reshape(h, t), oo.reshape(h, t, d)
-    m[:, rows], z[:, rows], o[:, rows] = mm.reshape(h, n), ll.reshape(h, n), oo.reshape(h, n, d)
-    return m, z, o
+        return ll.reshape(h, t), oo.reshape(h, t, d)
+    lse[:, rows], o[:, rows] = ll.reshape(h, n), oo.reshape(h, n, d)
+    return lse, o
 
 
 def packed_attention_forward(module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
