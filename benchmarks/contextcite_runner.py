@@ -51,7 +51,8 @@ def main() -> None:
     tok.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(job["model_dir"], dtype=torch.float32).eval()
     template = job["template"].replace("{text}", "{context}")
-    kw = {"partitioner": Paragraphs(job["text"])} if job["sources"] == "paragraph" else {"source_type": "sentence"}
+    kw = ({"partitioner": Paragraphs(job["text"])} if job["sources"] == "paragraph"
+          else {"source_type": "sentence"})
     cc = ContextCiter(model, tok, job["text"], query="", prompt_template=template,
                       num_ablations=int(job["num_ablations"]), **kw)
     prompt = cc._get_prompt_ids(return_prompt=True)[1]

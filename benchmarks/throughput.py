@@ -267,7 +267,9 @@ def main() -> None:
     params = body_params(model.model)
     print(f"GEMM rate of the model's shapes: {rate / 1e9:.1f} GFLOP/s ({model.dtype_name}, {args.threads} "
           f"threads)", flush=True)
-    count = (lambda s: len(model.encode(s).ids))
+    def count(s: str) -> int:
+        return len(model.encode(s).ids)
+
     lengths = [int(x) for x in args.lengths.split(",")]
     systems = args.systems.split(",")
     all_cases = {n: cases(n, count) for n in lengths}

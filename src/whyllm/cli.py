@@ -129,7 +129,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.evaluate:
         exp = exp.with_metrics(evaluate(exp, model=model).to_dict())
     _write(exp, args)
-    if not args.quiet:
+    if args.quiet:  # only the result: one ranked feature per line, value then text
+        for i in exp.ranking():
+            print(f"{exp.values[i]:+.4f}\t{exp.features[i].text}")
+    else:
         print_explanation(exp)
         if args.evaluate:
             print_faithfulness(exp.metrics)
@@ -268,7 +271,8 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the score cache")
     p.add_argument("--json", metavar="PATH", help="write the explanation as JSON")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or tables")
+    p.add_argument("--quiet", action="store_true", help="print only the result: no progress bars, tables or "
+                   "library messages")
 
 
 def _input_options(p: argparse.ArgumentParser, against: str) -> None:

@@ -108,11 +108,11 @@ class HFModel(LanguageModel):
         (N, d). The output layer runs once per distinct row, :data:`HEAD_CHUNK` rows at a time, in
         float32 (a contrast's two continuations are read from one row of logits)."""
         uniq, inverse = torch.unique(rows, return_inverse=True)
-        lse_all, best_all, picks = [], [], torch.empty(len(rows), dtype=torch.float64)
+        best_all = []
+        picks = torch.empty(len(rows), dtype=torch.float64, device="cpu")  # results go to the host
         for a in range(0, len(uniq), HEAD_CHUNK):
             logits = self._logits_from_hidden(hidden[uniq[a:a + HEAD_CHUNK]]).float()
             lse = torch.logsumexp(logits, dim=-1)
-            lse_all.append(lse)
             best_all.append(logits.amax(dim=-1) - lse)
             mine = torch.nonzero((inverse >= a) & (inverse < a + HEAD_CHUNK), as_tuple=True)[0]
             local = inverse[mine] - a
