@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-server lint bench bench-anchors clean
+.PHONY: demo test test-server lint bench bench-anchors bench-throughput clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,5 +56,18 @@ bench: $(STAMP)
 bench-anchors: .venv-alibi/.installed
 	.venv-alibi/bin/python benchmarks/anchors.py -n 30
 
+# ContextCite 0.0.4 pulls nltk, spacy and datasets: it gets its own environment
+.venv-contextcite/.installed:
+	$(PYTHON) -m venv .venv-contextcite
+	.venv-contextcite/bin/python -m pip install -q torch==2.13.0
+	.venv-contextcite/bin/python -m pip install -q "context-cite==0.0.4"
+	touch .venv-contextcite/.installed
+
+bench-throughput: $(STAMP) .venv-contextcite/.installed
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) benchmarks/throughput.py --threads 1 --systems whyllm,naive,unbatched,captum,contextcite
+	$(PY) benchmarks/throughput.py --threads 1 --systems whyllm --dtype bfloat16
+	$(PY) benchmarks/throughput.py --summarize
+
 clean:
-	rm -rf $(VENV) .venv-alibi explanation.json report.html
+	rm -rf $(VENV) .venv-alibi .venv-contextcite explanation.json report.html

@@ -240,6 +240,24 @@ def run_full_logits_forward(model, case):
     return {"seconds": seconds, "peak_rss": rss.peak, "per_sample_only": True, "prompt_tokens": len(ids)}
 
 
+def long_case(count, tokens: int = 30000, passages: int = 8) -> dict:
+    """A ~30,000-token retrieval prompt in ``passages`` documents (each a run of NQ passages joined by
+    newlines, the gold one inside the second), for occlusion over the documents."""
+    from whyllm.tasks.retrieval import load_nq_open, retrieval_prompt
+
+    records = load_nq_open(DATA / "nq_open" / "nq-open-oracle.jsonl.gz")
+    p = retrieval_prompt(records, 11, gold_position=40, seed=11, min_tokens=tokens, count_tokens=count)
+    docs = p.text.split("\n\n")
+    size = -(-len(docs) // passages)
+    text = "\n\n".join("\n".join(docs[i:i + size]) for i in range(0, len(docs), size))
+    prompt = p.template.replace("{text}", text)
+    while count(prompt) > tokens:  # trim the last document to the size asked for
+        text = text[:int(len(text) * 0.995)]
+        prompt = p.template.replace("{text}", text)
+    return {"case": f"nq{tokens}-occlusion{passages}", "length": tokens, "text": text, "template": p.template,
+            "target": p.answer, "features": "paragraphs"}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
@@ -250,6 +268,7 @@ def main() -> None:
     ap.add_argument("--naive-rows", type=int, default=12)
     ap.add_argument("--captum-max-length", type=int, default=1200)
     ap.add_argument("--summarize", action="store_true")
+    ap.add_argument("--long", action="store_true", help="occlusion over 8 documents of a 30,000-token prompt")
     args = ap.parse_args()
     if args.summarize:
         from throughput_summary import summarize
@@ -270,6 +289,18 @@ def main() -> None:
     def count(s: str) -> int:
         return len(model.encode(s).ids)
 
+    if args.long:
+        case = long_case(count)
+        key = [case["case"], "occlusion", 0, f"whyllm-{model.dtype_name}"]
+        if tuple(key) not in done:
+            exp, _, res = run_whyllm(model, case, "occlusion", 0, "whyllm")
+            res["prompt_tokens"], res["n_features"] = len(model.encode(exp.prompt).ids), len(exp.features)
+            with STORE.open("a") as fh:
+                fh.write(json.dumps({"key": key, "case": case["case"], "length": 30000, "method": "occlusion",
+                                     "budget": 0, "system": key[3], "threads": args.threads, **res}) + "\n")
+            print(f"{case['case']}: {res['seconds']:.0f}s, peak RSS {res['peak_rss'] / 2**30:.2f} GiB, "
+                  f"{res['tokens']} tokens computed of {res['sample_tokens']}", flush=True)
+        return
     lengths = [int(x) for x in args.lengths.split(",")]
     systems = args.systems.split(",")
     all_cases = {n: cases(n, count) for n in lengths}

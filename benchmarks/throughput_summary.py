@@ -64,7 +64,7 @@ def summarize(store: Path) -> None:
     by = {tuple(r["key"]): r for r in recs}
     groups = defaultdict(list)
     for r in recs:
-        if r["system"] == "whyllm-float32":
+        if r["system"] == "whyllm-float32" and r["length"] <= 4000:
             groups[r["length"], r["method"], r["budget"]].append(r)
     print(HEADER)
     print("|" + "---:|" * 22)
@@ -73,6 +73,11 @@ def summarize(store: Path) -> None:
     print("\n×peer = peer seconds / whyllm float32 seconds, averaged over the prompts both ran (n); ×bf16 = "
           "float32 seconds / bfloat16 seconds. ÷bound = FLOP-bound seconds / whyllm seconds. * naive timed "
           "on a subset of rows and extrapolated by tokens.")
+    for r in recs:
+        if r["length"] > 4000:
+            print(f"\n{r['system']} occlusion over {r['n_features']} documents of a {r['prompt_tokens']}"
+                  f"-token prompt: {r['seconds']:.0f} s, {r['tokens']} tokens computed of {r['sample_tokens']} "
+                  f"in the samples, peak RSS {r['peak_rss'] / 2**30:.2f} GiB ({r['threads']} thread(s)).")
     points = [r for r in recs if r.get("per_sample_only")]
     for r in points:
         print(f"\nCaptum at {r['prompt_tokens']} tokens: one full-logits forward takes {r['seconds']:.1f} s "
