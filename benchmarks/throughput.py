@@ -8,7 +8,8 @@
 Prompts (3 per length): ~24 tokens: SST-2 dev sentences in the sentiment template, words, the
 contrast ' positive' vs ' negative'; ~300, ~1,200, ~4,000 tokens: NQ-open retrieval prompts
 (:mod:`whyllm.tasks.retrieval`, gold passage second, seeded distractors), sentences as features at
-300 and documents at 1,200 and 4,000, the gold answer as the target. Methods: occlusion, LIME and
+300, documents at 1,200 and pairs of documents at 4,000 (LIME needs n + 3 samples: 17 features fit
+a budget of 32), the gold answer as the target. Methods: occlusion, LIME and
 KernelSHAP at budgets 32 and 200 (200 up to 1,200 tokens). Systems, same model object, prompts and
 target:
 
@@ -87,7 +88,9 @@ def cases(length: int, count) -> list[dict]:
     records = load_nq_open(DATA / "nq_open" / "nq-open-oracle.jsonl.gz")
     out = []
     for i in range(3):
-        p = retrieval_prompt(records, i, gold_position=1, seed=i, min_tokens=length, count_tokens=count)
+        # at 4,000 tokens two documents share a paragraph: 17 features fit LIME's budget of 32 (n + 3)
+        p = retrieval_prompt(records, i, gold_position=1, seed=i, min_tokens=length, count_tokens=count,
+                             per_paragraph=2 if length > 1200 else 1)
         out.append({"case": f"nq{length}-{i}", "length": length, "text": p.text, "template": p.template,
                     "target": p.answer, "features": "sentences" if length <= 300 else "paragraphs"})
     return out
@@ -217,8 +220,8 @@ def wanted(system: str, n: int, method: str, budget: int, prompt: int) -> bool:
     """Which peer runs are made (the slow peers on fewer cells; see BENCHMARKS.md)."""
     if system == "unbatched":
         return n <= 1200
-    if system == "captum":
-        if n <= 300:
+    if system == "captum":  # at 300 tokens one of its samples takes seconds: budget 200 only at 24
+        if n <= 24:
             return True
         if n <= 1200:
             return budget <= 32

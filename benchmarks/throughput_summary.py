@@ -76,8 +76,9 @@ def summarize(store: Path) -> None:
     for r in recs:
         if r["length"] > 4000:
             print(f"\n{r['system']} occlusion over {r['n_features']} documents of a {r['prompt_tokens']}"
-                  f"-token prompt: {r['seconds']:.0f} s, {r['tokens']} tokens computed of {r['sample_tokens']} "
-                  f"in the samples, peak RSS {r['peak_rss'] / 2**30:.2f} GiB ({r['threads']} thread(s)).")
+                  f"-token prompt: {r['seconds']:.0f} s, {r['tokens']} tokens computed of "
+                  f"{r['sample_tokens']} in the samples, peak RSS {r['peak_rss'] / 2**30:.2f} GiB "
+                  f"({r['threads']} thread(s)).")
     points = [r for r in recs if r.get("per_sample_only")]
     for r in points:
         print(f"\nCaptum at {r['prompt_tokens']} tokens: one full-logits forward takes {r['seconds']:.1f} s "

@@ -25,8 +25,8 @@ INSTRUCTION = ("Write a high-quality answer for the given question using only th
 
 @dataclass(frozen=True)
 class RetrievalPrompt:
-    """The documents (the text to attribute), the template around them, the answer and where the
-    gold document is."""
+    """The documents (the text to attribute), the template around them, the answer, the paragraph
+    that holds the gold document and the number of documents."""
 
     text: str
     template: str
@@ -51,11 +51,13 @@ def _document(i: int, ctx: dict) -> str:
 
 def retrieval_prompt(records: list[dict], index: int, n_documents: int | None = None,
                      gold_position: int = 0, seed: int = 0, min_tokens: int | None = None,
-                     count_tokens: Callable[[str], int] | None = None) -> RetrievalPrompt:
+                     count_tokens: Callable[[str], int] | None = None, per_paragraph: int = 1
+                     ) -> RetrievalPrompt:
     """The prompt for ``records[index]``: its gold passage at ``gold_position`` among distractors.
 
     Give ``n_documents``, or ``min_tokens`` with ``count_tokens`` to add distractors until the whole
-    prompt is at least that long."""
+    prompt is at least that long. ``per_paragraph`` documents share a paragraph (one per line), so
+    that a long prompt has fewer, larger paragraph features."""
     if n_documents is None and (min_tokens is None or count_tokens is None):
         raise InputError("give n_documents, or min_tokens together with count_tokens")
     rec = records[index]
@@ -67,8 +69,9 @@ def retrieval_prompt(records: list[dict], index: int, n_documents: int | None = 
 
     def build(docs: list[dict]) -> str:
         pos = min(gold_position, len(docs))
-        ordered = [*docs[:pos], gold, *docs[pos:]]
-        return "\n\n".join(_document(i + 1, c) for i, c in enumerate(ordered))
+        ordered = [_document(i + 1, c) for i, c in enumerate([*docs[:pos], gold, *docs[pos:]])]
+        return "\n\n".join("\n".join(ordered[i:i + per_paragraph])
+                             for i in range(0, len(ordered), per_paragraph))
 
     for j in others:
         if n_documents is not None and len(chosen) >= n_documents - 1:
@@ -77,5 +80,5 @@ def retrieval_prompt(records: list[dict], index: int, n_documents: int | None = 
             break
         chosen.append(records[j]["ctxs"][0])
     text = build(chosen)
-    return RetrievalPrompt(text, template, " " + rec["answers"][0], min(gold_position, len(chosen)),
-                           len(chosen) + 1)
+    gold_paragraph = min(gold_position, len(chosen)) // per_paragraph
+    return RetrievalPrompt(text, template, " " + rec["answers"][0], gold_paragraph, len(chosen) + 1)
