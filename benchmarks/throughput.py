@@ -326,7 +326,8 @@ def main() -> None:
                             exp, requests, res = run_whyllm(model, case, method, budget, system)
                             res["prompt_tokens"] = len(model.encode(exp.prompt).ids)
                             res["n_features"] = len(exp.features)
-                            if system == "whyllm":
+                            if system == "whyllm":  # the GEMM rate right after the run, as the machine is now
+                                rate = gemm_rate(model.model, model.dtype)
                                 fl = tree_flops(requests, model.model.config, params, model.max_batch_tokens)
                                 res["bound_seconds"] = fl["total"] / rate
                                 res["flops"] = fl

@@ -93,13 +93,14 @@ class LanguageModel(ABC):
         return ids
 
     # --- scoring ---------------------------------------------------------------------------
-    @abstractmethod
     def _score_batch(self, requests: Sequence[ScoreRequest], meter: CostMeter, shared_prefix: int = 0
                      ) -> list[np.ndarray]:
-        """Per-token log-probs of each request, computed by the network (no cache, no dedupe).
+        """Per-token log-probs of each request, computed by the network (no cache, no dedupe), for a
+        backend that does not run prefix trees (``openai``).
 
         ``shared_prefix`` tokens are common to every request of the whole ``score`` call, so a
         backend can encode them once for all its batches."""
+        raise NotImplementedError(f"the {self.backend} backend scores prefix trees")
 
     @abstractmethod
     def generate(self, prompt: Sequence[int], max_new_tokens: int, stop_at_newline: bool = True

@@ -129,10 +129,6 @@ class HFModel(LanguageModel):
     def _tree_runner(self):
         return contextlib.nullcontext(_PackedRunner(self) if self.path == "packed" else _RowRunner(self))
 
-    def _score_batch(self, requests: Sequence[ScoreRequest], meter: CostMeter, shared_prefix: int = 0
-                     ) -> list[np.ndarray]:
-        raise NotImplementedError("the hf backend scores prefix trees")
-
     @torch.inference_mode()
     def _top_next_tokens(self, prefixes, k: int, meter: CostMeter) -> list[list[int]]:
         """Right-padded plain forwards over length-sorted prefixes, ``max_batch_tokens`` at a time."""

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from whyllm.cost import CostMeter
-from whyllm.models.base import Encoding, LanguageModel, ScoreRequest
+from whyllm.models.base import Encoding, LanguageModel
 from whyllm.models.cache import ScoreCache
 
 ScoreFn = Callable[[tuple[str, ...]], dict[str, float]]
@@ -72,10 +72,6 @@ class ToyModel(LanguageModel):
 
     def _tree_runner(self):
         return contextlib.nullcontext(_ToyRunner(self))
-
-    def _score_batch(self, requests: Sequence[ScoreRequest], meter: CostMeter, shared_prefix: int = 0
-                     ) -> list[np.ndarray]:
-        raise NotImplementedError("the toy backend scores prefix trees")
 
     def _next(self, row: Sequence[int], token: int) -> tuple[float, float]:
         """(score of ``token``, best score) after the tokens of ``row``."""
