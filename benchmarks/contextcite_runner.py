@@ -6,13 +6,15 @@ kind) and prints one JSON line. The model and prompt are whyllm's: the converted
 same template with the documents in its slot, and the gold answer as the response (ContextCite's
 own generation is skipped by setting its cached output; its chat template is replaced by one that
 passes the prompt through unchanged, after the BOS, since Gemma 3 270M is a base model). Sources
-are sentences (ContextCite's own splitter) or the blank-line separated documents. Its default batch
+are sentences (split at sentence ends as whyllm does; ContextCite's own splitter needs nltk data
+that cannot be downloaded here) or the blank-line separated documents. Its default batch
 size of 1 is kept, as the issue's measurement did.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 
@@ -27,10 +29,13 @@ def main() -> None:
     from context_cite.context_partitioner import BaseContextPartitioner
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    class Paragraphs(BaseContextPartitioner):
-        def __init__(self, context: str) -> None:
+    class Parts(BaseContextPartitioner):
+        """Sources split by a pattern: blank lines (documents) or sentence ends (whyllm's rule, since
+        ContextCite's own splitter needs nltk data that cannot be downloaded here)."""
+
+        def __init__(self, context: str, pattern: str) -> None:
             super().__init__(context)
-            self.parts = context.split("\n\n")
+            self.parts = [p for p in re.split(pattern, context) if p.strip()]
 
         @property
         def num_sources(self) -> int:
@@ -44,15 +49,20 @@ def main() -> None:
 
         def get_context(self, mask=None) -> str:
             mask = np.ones(len(self.parts), dtype=bool) if mask is None else mask
-            return "\n\n".join(p for p, keep in zip(self.parts, mask) if keep)
+            return self.glue.join(p for p, keep in zip(self.parts, mask) if keep)
 
     tok = AutoTokenizer.from_pretrained(job["model_dir"])
     tok.chat_template = "{{ bos_token }}{{ messages[0]['content'] }}"
     tok.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(job["model_dir"], dtype=torch.float32).eval()
     template = job["template"].replace("{text}", "{context}")
-    kw = ({"partitioner": Paragraphs(job["text"])} if job["sources"] == "paragraph"
-          else {"source_type": "sentence"})
+    if job["sources"] == "paragraph":
+        part = Parts(job["text"], r"\n\n")
+        part.glue = "\n\n"
+    else:
+        part = Parts(job["text"], r"(?<=[.!?])[\"')\]]*\s+|\n+")
+        part.glue = " "
+    kw = {"partitioner": part}
     cc = ContextCiter(model, tok, job["text"], query="", prompt_template=template,
                       num_ablations=int(job["num_ablations"]), **kw)
     prompt = cc._get_prompt_ids(return_prompt=True)[1]
