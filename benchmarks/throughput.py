@@ -219,15 +219,17 @@ def run_contextcite(model_dir, case, budget, threads):
 def wanted(system: str, n: int, method: str, budget: int, prompt: int) -> bool:
     """Which peer runs are made (the slow peers on fewer cells; see BENCHMARKS.md)."""
     if system == "unbatched":
-        return n <= 1200
-    if system == "captum":  # at 300 tokens one of its samples takes seconds: budget 200 only at 24
+        return n <= 300 or (n <= 1200 and budget <= 32)
+    if system == "captum":  # one of its samples takes ~6 s at 300 tokens and ~25 s at 1,200
         if n <= 24:
             return True
-        if n <= 1200:
+        if n <= 300:
             return budget <= 32
+        if n <= 1200:
+            return method == "occlusion"
         return prompt == 0 and method == "occlusion"  # one measured point: a full-logits forward
     if system == "contextcite":  # random ablations and a sparse linear surrogate: LIME's setting
-        return method == "lime" and n >= 300 and (budget <= 32 or n <= 300)
+        return method == "lime" and n >= 300 and budget <= 32
     return True
 
 
