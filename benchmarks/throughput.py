@@ -269,7 +269,8 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--systems", default="whyllm,unbatched,naive")
     ap.add_argument("--lengths", default=",".join(map(str, LENGTHS)))
-    ap.add_argument("--prompts", type=int, default=3)
+    ap.add_argument("--prompts", type=int, default=3, help="run prompts 0 .. N-1 of each length")
+    ap.add_argument("--prompt-index", help="or only these prompt indices, e.g. 1,2")
     ap.add_argument("--naive-rows", type=int, default=12)
     ap.add_argument("--captum-max-length", type=int, default=1200)
     ap.add_argument("--summarize", action="store_true")
@@ -309,7 +310,8 @@ def main() -> None:
     lengths = [int(x) for x in args.lengths.split(",")]
     systems = args.systems.split(",")
     all_cases = {n: cases(n, count) for n in lengths}
-    for i in range(args.prompts):
+    indices = [int(x) for x in args.prompt_index.split(",")] if args.prompt_index else range(args.prompts)
+    for i in indices:
         for n in lengths:
             case = all_cases[n][i]
             for method in METHODS:
