@@ -252,14 +252,14 @@ def long_case(count, tokens: int = 30000, passages: int = 8) -> dict:
 
     records = load_nq_open(DATA / "nq_open" / "nq-open-oracle.jsonl.gz")
     p = retrieval_prompt(records, 11, gold_position=40, seed=11, min_tokens=tokens, count_tokens=count)
-    docs = p.text.split("\n\n")
+    docs = [" ".join(d.split()) for d in p.text.split("\n\n")]  # a passage's own line breaks would split it
     size = -(-len(docs) // passages)
     text = "\n\n".join("\n".join(docs[i:i + size]) for i in range(0, len(docs), size))
     prompt = p.template.replace("{text}", text)
     while count(prompt) > tokens:  # trim the last document to the size asked for
         text = text[:int(len(text) * 0.995)]
         prompt = p.template.replace("{text}", text)
-    return {"case": f"nq{tokens}-occlusion{passages}", "length": tokens, "text": text, "template": p.template,
+    return {"case": f"nq{tokens}-{passages}docs", "length": tokens, "text": text, "template": p.template,
             "target": p.answer, "features": "paragraphs"}
 
 

@@ -20,7 +20,7 @@ def _load(store: Path) -> list[dict]:
 def _paired(by: dict, rs: list[dict], system: str) -> tuple[float, float, int]:
     """Mean seconds of ``system`` and mean (its seconds / whyllm's) over the prompts both ran."""
     pairs = [(r, by.get((r["case"], r["method"], r["budget"], system))) for r in rs]
-    pairs = [(a, b) for a, b in pairs if b is not None]
+    pairs = [(a, b) for a, b in pairs if b is not None and not b.get("per_sample_only")]
     if not pairs:
         return float("nan"), float("nan"), 0
     return (float(np.mean([b["seconds"] for _, b in pairs])),
@@ -79,7 +79,13 @@ def summarize(store: Path) -> None:
                   f"-token prompt: {r['seconds']:.0f} s, {r['tokens']} tokens computed of "
                   f"{r['sample_tokens']} in the samples, peak RSS {r['peak_rss'] / 2**30:.2f} GiB "
                   f"({r['threads']} thread(s)).")
-    points = [r for r in recs if r.get("per_sample_only")]
-    for r in points:
-        print(f"\nCaptum at {r['prompt_tokens']} tokens: one full-logits forward takes {r['seconds']:.1f} s "
-              f"(peak RSS {r['peak_rss'] / 2**30:.2f} GiB); LLMAttribution runs one per sample.")
+    for r in (r for r in recs if r.get("per_sample_only")):
+        mine = by.get((r["case"], r["method"], r["budget"], "whyllm-float32"))
+        line = (f"\nCaptum at {r['prompt_tokens']} tokens: one full-logits forward takes "
+                f"{r['seconds']:.1f} s (peak RSS {r['peak_rss'] / 2**30:.2f} GiB); LLMAttribution runs at least one per sample")
+        if mine is not None:
+            samples = mine["n_features"] + 1
+            line += (f", so its FeatureAblation over {mine['n_features']} features needs at least "
+                     f"{samples * r['seconds']:.0f} s, {samples * r['seconds'] / mine['seconds']:.1f}x "
+                     f"whyllm's {mine['seconds']:.0f} s")
+        print(line + ".")
