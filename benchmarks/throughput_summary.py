@@ -82,7 +82,8 @@ def summarize(store: Path) -> None:
     for r in (r for r in recs if r.get("per_sample_only")):
         mine = by.get((r["case"], r["method"], r["budget"], "whyllm-float32"))
         line = (f"\nCaptum at {r['prompt_tokens']} tokens: one full-logits forward takes "
-                f"{r['seconds']:.1f} s (peak RSS {r['peak_rss'] / 2**30:.2f} GiB); LLMAttribution runs at least one per sample")
+                f"{r['seconds']:.1f} s (peak RSS {r['peak_rss'] / 2**30:.2f} GiB); LLMAttribution runs at "
+                f"least one per sample")
         if mine is not None:
             samples = mine["n_features"] + 1
             line += (f", so its FeatureAblation over {mine['n_features']} features needs at least "
