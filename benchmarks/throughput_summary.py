@@ -56,7 +56,7 @@ def _row(by: dict, rs: list[dict]) -> str:
         f"{sum(same)}/{len(same)}", f"{worst:.3g}", f"{max(unbatched) if unbatched else float('nan'):.2g}",
         f"{max(r['peak_rss'] for r in rs) / 2**30:.2f}",
     ]
-    return "| " + " | ".join(cells) + " |"
+    return "| " + " | ".join(c.replace("nan (0)", "–").replace("nan", "–") for c in cells) + " |"
 
 
 def summarize(store: Path) -> None:
