@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from whyllm.models import ScoreCache, additive_model
 
+# the project's evaluation data (not shipped): ../shared/data beside the checkout, or $WHYLLM_DATA
+SHARED_DATA = Path(os.environ.get("WHYLLM_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 WEIGHTS = {"alpha": 1.5, "beta": -2.0, "gamma": 0.25, "delta": 3.0, "eps": -0.75, "zeta": 0.5,
            "eta": 1.25, "theta": -1.0, "iota": 2.0, "kappa": -0.5, "lam": 0.75, "mu": -1.5,
            "nu": 1.0, "xi": -0.25}

@@ -20,9 +20,10 @@ import whyllm
 from whyllm.models import ScoreCache, ScoreRequest
 from whyllm.tasks.retrieval import load_nq_open, retrieval_prompt
 
+from .conftest import SHARED_DATA
+
 pytestmark = pytest.mark.gemma
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-NQ = DATA / "nq_open" / "nq-open-oracle.jsonl.gz"
+NQ = SHARED_DATA / "nq_open" / "nq-open-oracle.jsonl.gz"
 EIFFEL = "The Eiffel Tower is located in the city of"
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from whyllm.errors import InputError
 from whyllm.features.segmenters import paragraphs
 from whyllm.tasks.retrieval import load_nq_open, retrieval_prompt
 
-NQ = Path(__file__).resolve().parents[2] / "shared" / "data" / "nq_open" / "nq-open-oracle.jsonl.gz"
+from .conftest import SHARED_DATA
+
+NQ = SHARED_DATA / "nq_open" / "nq-open-oracle.jsonl.gz"
 
 
 @pytest.fixture(scope="module")
