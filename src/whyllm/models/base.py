@@ -151,7 +151,8 @@ class LanguageModel(ABC):
         Identical requests are computed once and cached ones are not recomputed. A backend that runs
         prefix trees (``hf``, ``toy``) gets the rest as a :class:`~whyllm.models.plan.PrefixTree` in
         batches of at most ``max_batch_tokens`` tokens; every request is written to the cache as soon
-        as its last position is computed, so a killed run loses at most one batch. Other backends get
+        as its log-probs are read (the ``hf`` backend reads them at least every 1,024 computed
+        tokens), so a killed run loses little. Other backends get
         chunks of ``batch_size`` requests.
         """
         meter = meter if meter is not None else CostMeter()
