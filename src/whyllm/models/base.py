@@ -1,8 +1,9 @@
 """The model axis: one hot call, ``score(requests) -> per-token log-probs``.
 
 A request is (prompt token ids, continuation token ids). :meth:`LanguageModel.score` deduplicates
-identical requests, answers what it can from the score cache, and hands the rest to the backend's
-batched ``_score_batch``; everything upstream of it is model-agnostic.
+identical requests, answers what it can from the score cache, and hands the rest to the backend:
+as a prefix tree run in token-bounded batches (``hf``, ``toy``; see :mod:`whyllm.models.plan`) or
+as request chunks for ``_score_batch`` (``openai``). Everything upstream of it is model-agnostic.
 """
 
 from __future__ import annotations
@@ -152,8 +153,8 @@ class LanguageModel(ABC):
         prefix trees (``hf``, ``toy``) gets the rest as a :class:`~whyllm.models.plan.PrefixTree` in
         batches of at most ``max_batch_tokens`` tokens; every request is written to the cache as soon
         as its log-probs are read (the ``hf`` backend reads them at least every 1,024 computed
-        tokens), so a killed run loses little. Other backends get
-        chunks of ``batch_size`` requests.
+        tokens), so a killed run loses little. Other backends get chunks of ``batch_size``
+        requests.
         """
         meter = meter if meter is not None else CostMeter()
         meter.requests += len(requests)
@@ -207,7 +208,8 @@ class LanguageModel(ABC):
                      if final or all((k, j) in values for j in range(len(todo[k].continuation)))]
             self._store(found, {todo[k]: _assemble(todo[k], k, values) for k in ready})
             bar.update(len(ready))
-            pending[:] = [k for k in pending if k not in set(ready)]
+            written = set(ready)
+            pending[:] = [k for k in pending if k not in written]
 
         try:
             with self._tree_runner() as runner:
