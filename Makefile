@@ -23,6 +23,7 @@ demo: $(STAMP)
 	@echo "wrote explanation.json and report.html"
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -p no:cacheprovider -m "not llamacpp" tests
 
 # the openai backend against a real llama_cpp.server; llama-cpp-python builds from source once
@@ -39,6 +40,7 @@ test-server: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"

@@ -28,7 +28,7 @@ from peer_methods import PlainForward, captum_values, lime_values, shap_values
 from prompts import SETS
 
 import whyllm
-from whyllm.api import objective_for
+from whyllm.engine import objective_for
 from whyllm.metrics import faithfulness, stability
 
 WHYLLM = ["whyllm occlusion", "whyllm lime", "whyllm kernelshap"]

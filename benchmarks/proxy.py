@@ -38,14 +38,14 @@ BUDGET = 64
 
 
 def run(cases, target, proxy) -> None:
-    from whyllm.api import explain_on
-    from whyllm.cost import CostMeter
-    from whyllm.methods.proxy import (
+    from whyllm.compose.proxy import (
         decision_on_full,
         explain_with_proxy,
         screen_task,
         target_comprehensiveness,
     )
+    from whyllm.cost import CostMeter
+    from whyllm.engine import explain_on
 
     done = (
         {json.loads(x)["case"] for x in STORE.read_text().splitlines() if x.strip()}

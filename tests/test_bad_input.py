@@ -105,8 +105,40 @@ def test_cli_unknown_method_is_a_usage_error(capsys):
 
 
 def test_unknown_method_parameter(toy):
-    with pytest.raises(whyllm.InputError, match="bad parameter for lime"):
+    with pytest.raises(whyllm.InputError, match="lime has no parameter 'kernel'; did you mean 'kernel_width'"):
         whyllm.explain("a b", target=" yes", model=toy, method="lime", kernel="gaussian")
+    before = toy.rows_scored
+    for method, bad in [("anchors", "beam_sise"), ("kernelshap", "l1_reg"), ("focus", "kep"),
+                        ("occlusion", "sliding_window")]:
+        with pytest.raises(whyllm.InputError, match=f"no parameter '{bad}'"):
+            whyllm.explain("a b", target=" yes", model=toy, method=method, **{bad: 1})
+    assert toy.rows_scored == before  # refused before any model call
+
+
+def test_cli_misspelt_option_names_the_right_one(capsys):
+    assert main(["explain", "a b", "--target", " yes", "--method", "anchors", "--option", "beam_sise=1",
+                 "--model", "/nonexistent-model-folder"]) == 2  # refused before the model loads
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'beam_sise'" in err and "did you mean 'beam_size'" in err
+
+
+def test_cli_option_that_collides_with_a_flag(capsys):
+    for key in ("budget", "seed"):
+        assert main(["explain", "a b", "--option", f"{key}=3", "--model", "/nonexistent"]) == 2
+        assert f"give it as --{key}" in capsys.readouterr().err
+
+
+def test_method_repr_shows_exactly_its_parameters():
+    from whyllm.methods import METHODS
+
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        method = cls()
+        names = cls.param_names()
+        assert repr(method) == f"{cls.__name__}(" + ", ".join(f"{k}={getattr(method, k)!r}" for k in names) + ")"
+        assert list(method.get_params()) == list(names)
+    assert repr(METHODS.get("lime")(alpha=2.0)) == "Lime(kernel_width=25.0, alpha=2.0)"
+    assert repr(METHODS.get("kernelshap")()) == "KernelShap()"
 
 
 def test_cli_options_parse():

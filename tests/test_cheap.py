@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import whyllm
+from whyllm.compose.proxy import TaskVerdict, paired_t_pvalues, screen_task
 from whyllm.errors import InputError
-from whyllm.methods.proxy import TaskVerdict, paired_t_pvalues, screen_task
 from whyllm.models import additive_model
 
 TEXT = "alpha beta gamma delta eps"

@@ -6,6 +6,9 @@
 >>> whyllm.evaluate(exp, model=model).aopc_comprehensiveness
 """
 
+# every documented module is reachable after ``import whyllm`` (whyllm.metrics.rules.anchor_precision,
+# whyllm.compose.proxy.screen_task, ...), without importing it by hand
+from whyllm import compose, engine, methods, metrics, neurons, tasks
 from whyllm._version import SCHEMA_VERSION, __version__
 from whyllm.api import evaluate, explain
 from whyllm.cost import Cost
@@ -19,6 +22,7 @@ from whyllm.errors import (
 )
 from whyllm.explanation import Explanation
 from whyllm.features import Feature
+from whyllm.metrics import rules as _anchor_checks  # noqa: F401  (whyllm.metrics.rules)
 from whyllm.metrics import stability
 from whyllm.models import load_model
 
@@ -34,8 +38,14 @@ __all__ = [
     "UnknownNameError",
     "WhyllmError",
     "__version__",
+    "compose",
+    "engine",
     "evaluate",
     "explain",
     "load_model",
+    "methods",
+    "metrics",
+    "neurons",
     "stability",
+    "tasks",
 ]

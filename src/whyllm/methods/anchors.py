@@ -51,9 +51,6 @@ class Anchors(Method):
     def __init__(self, threshold: float = 0.95, delta: float = 0.1, epsilon: float = 0.15,
                  batch_size: int = 10, beam_size: int = 4, sample_proba: float = 0.5,
                  coverage_samples: int = 10000, decision_threshold: float | None = None) -> None:
-        super().__init__(threshold=threshold, delta=delta, epsilon=epsilon, batch_size=batch_size,
-                         beam_size=beam_size, sample_proba=sample_proba, coverage_samples=coverage_samples,
-                         decision_threshold=decision_threshold)
         self.threshold, self.delta, self.epsilon = threshold, delta, epsilon
         self.batch_size, self.beam_size, self.sample_proba = batch_size, beam_size, sample_proba
         self.coverage_samples, self.decision_threshold = coverage_samples, decision_threshold

@@ -7,13 +7,15 @@ seed) and never mutates its inputs.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-from whyllm.errors import BudgetError
+from whyllm.errors import BudgetError, InputError
 from whyllm.objective import Objective
 from whyllm.registry import Registry
 
@@ -35,11 +37,29 @@ class Method(ABC):
     #: "attribution" (one importance value per feature) or "rule" (values flag the rule's features)
     kind: ClassVar[str] = "attribution"
 
-    def __init__(self, **params: Any) -> None:
-        self.params = params
+    @classmethod
+    def param_names(cls) -> tuple[str, ...]:
+        """The method's parameters: the keyword arguments of its ``__init__`` (scikit-learn's rule)."""
+        sig = inspect.signature(cls.__init__)
+        return tuple(p.name for p in list(sig.parameters.values())[1:]
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+    @classmethod
+    def create(cls, params: dict[str, Any]) -> Method:
+        """``cls(**params)``, with an unknown or misspelt parameter a clear :class:`InputError`."""
+        check_params(cls.name, params, cls.param_names())
+        return cls(**params)
+
+    def get_params(self) -> dict[str, Any]:
+        """Each parameter's value, in signature order (what ``__init__`` stored)."""
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.get_params()
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in sorted(self.params.items()))
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
     def needs_top(self, target_kind: str) -> bool:
@@ -62,6 +82,17 @@ class Method(ABC):
     @abstractmethod
     def attribute(self, objective: Objective, budget: int, rng: np.random.Generator) -> Attribution:
         """Spend at most ``budget`` distinct mask evaluations of ``objective``."""
+
+
+def check_params(owner: str, params: dict[str, Any], valid: tuple[str, ...]) -> None:
+    """Refuse a parameter ``owner`` does not take, naming the closest valid one and all of them."""
+    for key in params:
+        if key in valid:
+            continue
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        takes = ", ".join(valid) if valid else "no parameters"
+        raise InputError(f"{owner} has no parameter {key!r}{hint} (it takes: {takes})")
 
 
 METHODS: Registry[type[Method]] = Registry("method")

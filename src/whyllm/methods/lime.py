@@ -41,7 +41,6 @@ class Lime(Method):
     name = "lime"
 
     def __init__(self, kernel_width: float = 25.0, alpha: float = 1.0) -> None:
-        super().__init__(kernel_width=kernel_width, alpha=alpha)
         self.kernel_width = kernel_width
         self.alpha = alpha
 

@@ -55,8 +55,6 @@ class Lore(Method):
 
     def __init__(self, neighbourhood: int = 200, generations: int = 6, max_depth: int = 4,
                  p_mutation: float = 0.3, decision_threshold: float | None = None) -> None:
-        super().__init__(neighbourhood=neighbourhood, generations=generations, max_depth=max_depth,
-                         p_mutation=p_mutation, decision_threshold=decision_threshold)
         self.neighbourhood, self.generations, self.max_depth = neighbourhood, generations, max_depth
         self.p_mutation, self.decision_threshold = p_mutation, decision_threshold
 

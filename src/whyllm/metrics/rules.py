@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from whyllm.engine import objective_for
 from whyllm.explanation import Explanation
+from whyllm.methods.rules import setup_rules
 from whyllm.models.base import LanguageModel
 
 
 def anchor_precision(exp: Explanation, model: LanguageModel, n: int = 500, seed: int = 12345) -> dict:
     """Precision of ``exp``'s anchor on ``n`` fresh perturbations (anchor kept, every other feature
     perturbed with the explanation's probability), drawn with their own generator."""
-    from whyllm.api import objective_for
-    from whyllm.methods.rules import setup_rules
-
     if "anchor" not in exp.fit:
         raise ValueError("not an Anchors explanation")
     params = exp.params

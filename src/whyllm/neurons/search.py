@@ -151,3 +151,18 @@ def sufficient_set(text: str, target: str | Sequence[str] | None = None, *, mode
         params["filler"] = filler
     return problem.explanation(fit, params)
 
+
+
+#: ``sufficient_set``'s parameters the command line sets from its own flags
+_SET_BY_FLAGS = ("text", "target", "model", "template", "features", "perturbation", "tau", "samples", "seed",
+                 "progress")
+
+
+def check_search_params(params: dict) -> None:
+    """Refuse a parameter :func:`sufficient_set` does not take (``whyllm neurons --option``)."""
+    import inspect
+
+    from whyllm.methods.base import check_params
+
+    valid = tuple(p for p in inspect.signature(sufficient_set).parameters if p not in _SET_BY_FLAGS)
+    check_params("the neuron search", params, valid)

@@ -10,15 +10,16 @@ import numpy as np
 
 from whyllm.cost import CostMeter
 from whyllm.decision import Decision, make_decision
+from whyllm.engine import default_model, prepare
 from whyllm.errors import ModelError
 from whyllm.explanation import Explanation
-from whyllm.features import PERTURBATIONS, SEGMENTERS, PromptInput
+from whyllm.features import PromptInput
 from whyllm.features.sampler import PerturbationSampler
 from whyllm.methods.bandit import mean_lower_bound
 from whyllm.neurons.hooks import Clamp
 from whyllm.neurons.runner import NeuronRunner
 from whyllm.neurons.sites import Sites
-from whyllm.targets import Target, resolve_target
+from whyllm.targets import Target
 
 RANKING_KEPT = 256  # gradient-ranked neurons stored with an explanation (for the baseline)
 
@@ -46,20 +47,14 @@ class NeuronProblem:
               perturbation: str = "delete", filler: str = " _", sample_proba: float = 0.5,
               decision_threshold: float | None = None, max_new_tokens: int = 5, seed: int | None = 0,
               batch_size: int = 32) -> NeuronProblem:
-        from whyllm.api import default_model
-
-        SEGMENTERS.get(features)
-        PERTURBATIONS.get(perturbation)
         model = model if model is not None else default_model()
         if not hasattr(model, "model") or not hasattr(model.model, "base_model"):
             raise ModelError("neuron explanations need a local transformers model (the 'hf' backend)")
         sites = Sites(model.model)
         meter = CostMeter()
-        inp = PromptInput(model, text, template=template, features=features, perturbation=perturbation,
-                          filler=filler, meter=meter)
-        tgt = resolve_target(model, target, inp.ids, max_new_tokens=max_new_tokens)
-        for req in tgt.requests(inp.ids):
-            model.check_fits(req)
+        inp, tgt = prepare(model, text, target, template=template, features=features,
+                           perturbation=perturbation, filler=filler, max_new_tokens=max_new_tokens,
+                           meter=meter)
         provisional = Decision("sign", sign=1) if tgt.kind == "contrast" else Decision("top1")
         empty = inp.ids_for(np.zeros(inp.n_features, dtype=bool))
         first = NeuronRunner(model, sites, tgt, provisional, [inp.ids, empty], meter, batch_size).run()

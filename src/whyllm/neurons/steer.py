@@ -93,7 +93,7 @@ def steer(prompts: Sequence[str], neurons, *, model=None, language: str | None =
           target: str | None = None, max_new_tokens: int = 8, every_step: bool = True) -> SteerResult:
     """Generate from each prompt with ``neurons`` enforced; success is the continuation being in
     ``language`` (see :func:`judge_language`) or starting with ``target``."""
-    from whyllm.api import default_model
+    from whyllm.engine import default_model
 
     if (language is None) == (target is None):
         raise InputError("give exactly one goal: language (e.g. 'fr') or target (a continuation)")

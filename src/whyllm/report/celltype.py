@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from whyllm.report.html import _color
+from whyllm.report.html import heat_color
 
 if TYPE_CHECKING:
     from whyllm.tasks.celltype.annotate import ClusterResult
@@ -42,7 +42,8 @@ def _card(r: ClusterResult) -> dict:
     genes = []
     for g in r.genes:
         v = r.contributions.get(g)
-        genes.append((g, v, _color(v, abs(v) / peak) if v is not None else "transparent", g.upper() in known))
+        color = heat_color(v, abs(v) / peak) if v is not None else "transparent"
+        genes.append((g, v, color, g.upper() in known))
     score_class = {1.0: "score1", 0.5: "score05", 0.0: "score0"}.get(r.agreement, "")
     return {"r": r, "genes": genes, "score_class": score_class}
 

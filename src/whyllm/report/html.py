@@ -16,7 +16,8 @@ _ENV = Environment(loader=PackageLoader("whyllm", "report/templates"),
                    autoescape=select_autoescape(default=True, default_for_string=True))
 
 
-def _color(value: float | None, intensity: float) -> str:
+def heat_color(value: float | None, intensity: float) -> str:
+    """The heatmap colour of a value: red supports the target, blue opposes it; None is blank."""
     if value is None:
         return "transparent"
     alpha = round(0.08 + 0.72 * intensity, 3)
@@ -27,7 +28,7 @@ def _context(exp: Explanation) -> dict:
     order = exp.ranking()
     return {
         "exp": exp,
-        "chunks": [(c, _color(c.value, c.intensity)) for c in prompt_chunks(exp)],
+        "chunks": [(c, heat_color(c.value, c.intensity)) for c in prompt_chunks(exp)],
         "rows": [(rank + 1, exp.features[i].text, exp.values[i]) for rank, i in enumerate(order)],
         "target": exp.target.describe(),
         "answer": exp.target.texts[0],

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from whyllm.api import explain
+from whyllm.engine import explain_on
 from whyllm.errors import WhyllmError
 from whyllm.explanation import Explanation
 from whyllm.models import LanguageModel
@@ -107,9 +107,9 @@ def annotate_cluster(cluster: Cluster, model: LanguageModel, res: CelltypeResour
         return out
     try:
         n = len(cluster.genes)
-        exp = explain(markers_text, " " + out.annotation, model=model, method=explain_with, features="items",
-                      template=template, budget=max(min(budget, 2**n), n + 2 if n > 1 else 2), seed=seed,
-                      progress=progress)
+        exp = explain_on(model, markers_text, " " + out.annotation, method=explain_with, features="items",
+                         template=template, budget=max(min(budget, 2**n), n + 2 if n > 1 else 2), seed=seed,
+                         progress=progress)
     except WhyllmError as exc:
         out.error = f"explanation failed: {exc}"
         return out

@@ -7,7 +7,7 @@ attributions dilute. Focus spends it where it matters:
 1. **coarse pass**: the inner method (LIME or KernelSHAP) attributes the target to coarse features
    (``sentences`` by default; lines count as sentences, so each record of a list is one unit), on
    the ``proxy`` model when one is given and makes the target's decision on the full input (the
-   instance screen of :mod:`whyllm.methods.proxy`; then it costs no target calls), else on the
+   instance screen of :mod:`whyllm.compose.proxy`; then it costs no target calls), else on the
    target;
 2. **fine pass**: the ``keep`` coarse units with the largest attributions (fewer when the fine
    budget cannot cover their words) form the active neighbourhood; the inner method attributes the
@@ -17,6 +17,12 @@ Words outside the neighbourhood get their coarse unit's value spread evenly over
 coarse pass's information is kept for ranking the rest); ``base_value`` is the target with the
 neighbourhood's words removed (everything else kept). ``fit`` records the neighbourhood, the coarse
 attributions, and which model ran each pass with its cost.
+
+Budgets are checked before any model call. With ``budget`` and no ``coarse_budget``, a coarse pass
+on the target takes half the budget (at least what the inner method needs); on an authorised proxy
+it takes the inner method's default. A budget too small for the coarse pass plus the smallest
+coarse unit's words fails at once (with a proxy: once the screen has refused it, after its one
+target call).
 """
 
 from __future__ import annotations
@@ -25,16 +31,20 @@ from typing import Any
 
 import numpy as np
 
+from whyllm.compose.base import STRATEGIES, Call, Strategy
+from whyllm.compose.proxy import TaskVerdict, decision_on_full
 from whyllm.cost import CostMeter
-from whyllm.errors import InputError
+from whyllm.engine import checked_budget, explain_on, make_method, model_template, prepare
+from whyllm.errors import BudgetError, InputError
 from whyllm.explanation import Explanation, json_safe
-from whyllm.methods.base import Method
-from whyllm.methods.proxy import decision_on_full
+from whyllm.features import PromptInput
+from whyllm.methods.base import Method, check_params
 from whyllm.models.base import LanguageModel
 from whyllm.objective import Objective
 from whyllm.targets import Target
 
 INNER = ("lime", "kernelshap", "occlusion")
+OWN_PARAMS = ("inner", "coarse", "keep", "coarse_budget")
 
 
 class FocusedObjective:
@@ -71,33 +81,78 @@ def outside_values(words, rough: Explanation) -> np.ndarray:
     return values
 
 
+def words_per_unit(words, units) -> list[int]:
+    return [sum(1 for w in words if u.start <= w.start and w.end <= u.end) for u in units]
+
+
+def coarse_split(algo: Method, n_coarse: int, budget: int | None, used: int) -> int:
+    """A coarse pass on the target: half of what is left of ``budget``, at least the method's need."""
+    if budget is None:
+        return algo.default_budget(n_coarse)
+    return max(algo.min_budget(n_coarse), (int(budget) - used) // 2)
+
+
+def check_focus_budget(algo: Method, units_words: list[int], budget: int | None,
+                       coarse_budget: int | None, proxy: bool) -> None:
+    """Fail before any model call when no split of ``budget`` can run both passes."""
+    n_coarse = len(units_words)
+    if coarse_budget is not None:
+        algo.check_budget(n_coarse, int(coarse_budget))
+    if budget is None:
+        return
+    screen = 1 if proxy else 0
+    if proxy:  # the coarse pass runs on the proxy; should the screen refuse it, that is re-checked then
+        coarse_on_target, where = 0, "on the proxy"
+    else:
+        coarse_on_target = int(coarse_budget) if coarse_budget is not None else algo.min_budget(n_coarse)
+        where = f"over {n_coarse} units"
+    fine = algo.min_budget(min([w for w in units_words if w > 0], default=1))
+    need = screen + coarse_on_target + fine
+    if int(budget) < need:
+        raise BudgetError(f"focus needs a budget of at least {need} target calls here ({screen} screening, "
+                          f"{coarse_on_target} for the coarse pass {where}, {fine} for the smallest "
+                          f"unit's words); got {budget}")
+
+
 def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: LanguageModel | None = None,
                   inner: str = "lime", coarse: str = "sentences", keep: int = 2,
                   coarse_budget: int | None = None, features: str = "words", template: str | None = None,
                   budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
                   filler: str = " _", max_new_tokens: int = 5, progress: bool = False, chat: bool = False,
-                  **inner_params: Any) -> Explanation:
+                  task_verdict: TaskVerdict | None = None, **inner_params: Any) -> Explanation:
     """Coarse pass (``proxy`` or ``model``), then fine attribution on ``model`` inside the ``keep``
     most supportive coarse units. ``budget`` bounds the target calls of the whole explanation
     (screen, a coarse pass on the target, fine pass); ``coarse_budget`` the coarse pass."""
-    from whyllm.api import explain_on, make_method, model_template, prepare
-
     if inner not in INNER:
         raise InputError(f"focus refines with one of {', '.join(INNER)}; got {inner!r}")
     if keep < 1:
         raise InputError(f"keep must be at least 1, got {keep}")
+    if task_verdict is not None and proxy is None:
+        raise InputError("a task verdict goes with a proxy (whether the proxy may run the coarse pass)")
+    algo: Method = make_method(inner, inner_params)
     target_meter, coarse_meter = CostMeter(), CostMeter()
     user_template, template = template, model_template(model, template, chat)
+    units = PromptInput(model, text, template=template, features=coarse).features
+    words = PromptInput(model, text, template=template, features=features).features
+    may_proxy = proxy is not None and (task_verdict is None or task_verdict.authorised)
+    check_focus_budget(algo, words_per_unit(words, units), budget, coarse_budget, may_proxy)
     inp, tgt = prepare(model, text, target, template=template, features=features, perturbation=perturbation,
                        filler=filler, max_new_tokens=max_new_tokens, meter=target_meter)
     coarse_model, screen = model, None
-    if proxy is not None:  # the instance screen of the proxy method: same decision, or no proxy
+    if proxy is not None:
+        screen = {"task": None if task_verdict is None else task_verdict.authorised}
+    if may_proxy:  # the instance screen of the proxy strategy: same decision, or no proxy
         args = (text, tgt, user_template, features, perturbation, filler)
         t_dec = decision_on_full(model, *args, target_meter, chat=chat)
         p_dec = decision_on_full(proxy, *args, coarse_meter, chat=chat)
-        screen = {"instance": "agree" if t_dec is not None and t_dec == p_dec else "disagree",
-                  "target_decision": t_dec, "proxy_decision": p_dec}
+        screen.update({"instance": "agree" if t_dec is not None and t_dec == p_dec else "disagree",
+                       "target_decision": t_dec, "proxy_decision": p_dec})
         coarse_model = proxy if screen["instance"] == "agree" else model
+    if coarse_model is model and proxy is not None:  # refused by a screen: the target runs both passes
+        check_focus_budget(algo, words_per_unit(words, units), None if budget is None else
+                           int(budget) - target_meter.sequences, coarse_budget, False)
+    if coarse_budget is None and coarse_model is model:
+        coarse_budget = coarse_split(algo, len(units), budget, target_meter.sequences)
     coarse_target = Target(tgt.kind, tgt.texts, tuple(coarse_model.encode_continuation(t) for t in tgt.texts))
     rough = explain_on(coarse_model, text, coarse_target, method=inner, features=coarse,
                        template=user_template, chat=chat, budget=coarse_budget, seed=seed,
@@ -106,24 +161,22 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
                        **inner_params)
     if budget is not None:  # the whole explanation's target calls stay within ``budget``
         budget = int(budget) - target_meter.sequences
-    algo: Method = make_method(inner, inner_params)
     # the best ``keep`` units, fewer if the fine budget cannot cover their words
     for n_units in range(min(keep, len(rough.features)), 0, -1):
-        units = [int(i) for i in rough.ranking()[:n_units]]
-        spans = [(rough.features[i].start, rough.features[i].end) for i in units]
+        chosen = [int(i) for i in rough.ranking()[:n_units]]
+        spans = [(rough.features[i].start, rough.features[i].end) for i in chosen]
         inside = np.array([j for j, f in enumerate(inp.features)
                            if any(s <= f.start and f.end <= e for s, e in spans)], dtype=int)
         if budget is None or int(budget) >= algo.min_budget(len(inside)) or n_units == 1:
             break
     if len(inside) == 0:
         raise InputError("the focused neighbourhood holds no fine features")
-    budget = algo.default_budget(len(inside)) if budget is None else int(budget)
-    algo.check_budget(len(inside), budget)
+    budget = checked_budget(algo, len(inside), budget)
     objective = Objective(model, inp, tgt, target_meter, progress=progress)
     result = algo.attribute(FocusedObjective(objective, inside), budget, np.random.default_rng(seed))
     values = outside_values(inp.features, rough)
     values[inside] = result.values
-    fit = {"inner_fit": result.fit, "focus_units": [rough.features[i].text for i in units],
+    fit = {"inner_fit": result.fit, "focus_units": [rough.features[i].text for i in chosen],
            "focus_spans": spans, "inside": inside.tolist(), "coarse_values": list(rough.values),
            "coarse_features": [f.text for f in rough.features], "coarse_model": coarse_model.info.model_id,
            "samples_by": {"coarse": coarse_model.info.model_id, "fine": model.info.model_id},
@@ -134,7 +187,31 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
               "coarse": coarse, "keep": keep, "perturbation": perturbation, "max_new_tokens": max_new_tokens,
               "proxy": None if proxy is None else proxy.info.model_id, **algo.params}
     return Explanation(text=text, template=template, feature_kind=features, features=inp.features,
-                      values=tuple(float(v) for v in values), base_value=float(result.base_value),
-                      full_value=float(result.full_value), target=tgt, method="focus",
-                      params=json_safe(params), seed=seed, model=model.info, fit=json_safe(fit),
-                      cost=target_meter.snapshot())
+                       values=tuple(float(v) for v in values), base_value=float(result.base_value),
+                       full_value=float(result.full_value), target=tgt, method="focus",
+                       params=json_safe(params), seed=seed, model=model.info, fit=json_safe(fit),
+                       cost=target_meter.snapshot())
+
+
+@STRATEGIES.register("focus")
+class Focus(Strategy):
+    """``method="focus"``: its own parameters (``inner``, ``coarse``, ``keep``, ``coarse_budget``)
+    and the inner method's are method parameters, each checked."""
+
+    name = "focus"
+    named_as_method = True
+    reads_task_verdict = True
+
+    def validate(self, method: str, method_params: dict[str, Any]) -> None:
+        inner = method_params.get("inner", "lime")
+        if inner not in INNER:
+            raise InputError(f"focus refines with one of {', '.join(INNER)}; got {inner!r}")
+        inner_params = {k: v for k, v in method_params.items() if k not in OWN_PARAMS}
+        check_params(f"focus (inner={inner})", method_params,
+                     OWN_PARAMS + make_method(inner, inner_params).param_names())
+
+    def explain(self, call: Call) -> Explanation:
+        verdict = call.task_verdict
+        return explain_focus(call.text, call.target, model=call.model, proxy=call.proxy,
+                             task_verdict=TaskVerdict.load(verdict) if isinstance(verdict, str) else verdict,
+                             **call.common, **call.method_params)

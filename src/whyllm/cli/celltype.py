@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 
+from whyllm.cli.common import add_model_options, check_writable, load_model_from
 from whyllm.errors import InputError
 
 
-def add_celltype_parser(sub) -> argparse.ArgumentParser:
+def add_parser(sub) -> None:
     from whyllm.methods import METHODS
     from whyllm.tasks.celltype.prompts import INSTRUCTIONS
 
@@ -35,7 +35,7 @@ def add_celltype_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--markers-db", help="PanglaoDB markers TSV (default: the shipped 27 Mar 2020 release)")
     p.add_argument("--annotation-map", help="GPTCelltype cl/compiled.csv: curated name -> CL term map")
     p.add_argument("--relation", help="GPTCelltype cl/relation.csv: related broad types")
-    return p
+    add_model_options(p)
 
 
 def _read_clusters(args: argparse.Namespace):
@@ -51,20 +51,19 @@ def _read_clusters(args: argparse.Namespace):
     return read_marker_table(args.input, tissue=args.tissue)
 
 
-def run_celltype(args: argparse.Namespace, load_model: Callable) -> int:
+def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from whyllm.cli import _check_writable
     from whyllm.report.celltype import print_celltype_table, render_celltype_html
     from whyllm.tasks.celltype.annotate import annotate_cluster
     from whyllm.tasks.celltype.resources import CelltypeResources
 
     for out in (args.json, args.html):
-        _check_writable(out)
+        check_writable(out)
     clusters = _read_clusters(args)
     res = CelltypeResources.load(args.ontology, args.markers_db, args.annotation_map, args.relation,
                                  species=args.species)
-    model = load_model(args)
+    model = load_model_from(args)
     results = []
     for cluster in tqdm(clusters, desc="clusters", disable=args.quiet):
         results.append(annotate_cluster(

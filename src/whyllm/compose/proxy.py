@@ -33,9 +33,12 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from whyllm.compose.base import STRATEGIES, Call, Strategy
 from whyllm.cost import CostMeter
+from whyllm.engine import explain_on, model_template, prepare, probability_objective
 from whyllm.errors import InputError
 from whyllm.explanation import Explanation
+from whyllm.metrics.faithfulness import faithfulness
 from whyllm.models.base import LanguageModel
 from whyllm.objective import Objective
 from whyllm.targets import Target
@@ -74,8 +77,6 @@ def decision_on_full(model: LanguageModel, text: str, target: Target, template: 
                       features: str, perturbation: str, filler: str, meter: CostMeter,
                       chat: bool = False) -> int | None:
     """+1/-1 (which contrast side wins) or 1/0 (continuation is / is not the greedy choice)."""
-    from whyllm.api import model_template, prepare
-
     template = model_template(model, template, chat)
     inp, tgt = prepare(model, text, Target(target.kind, target.texts, tuple(
         model.encode_continuation(t) for t in target.texts)), template=template, features=features,
@@ -92,8 +93,6 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
                        method: str = "kernelshap", features: str = "words", task_verdict: Any = None,
                        force_proxy: bool = False, **kw: Any) -> Explanation:
     """Explain ``model``'s output with ``proxy`` doing the sampling when the screens allow it."""
-    from whyllm.api import explain_on, model_template, prepare
-
     if features == "tokens":
         raise InputError("a proxy needs features both models share: words, sentences, paragraphs "
                          "or items")
@@ -134,15 +133,22 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
     return replace(exp, fit=fit, params={**exp.params, "proxy": proxy.info.model_id})
 
 
+@STRATEGIES.register("proxy")
+class Proxy(Strategy):
+    """The proxy samples when the task and instance screens allow it (see the module docstring)."""
+
+    name = "proxy"
+    handles_proxy = True
+    reads_task_verdict = True
+
+    def explain(self, call: Call) -> Explanation:
+        return explain_with_proxy(call.text, call.target, model=call.model, proxy=call.proxy,
+                                  method=call.method, task_verdict=call.task_verdict, **call.common,
+                                  **call.method_params)
+
+
 def target_comprehensiveness(exp: Explanation, model: LanguageModel, meter: CostMeter) -> float:
-    from whyllm.api import objective_for
-    from whyllm.metrics.faithfulness import faithfulness
-
-    objective = objective_for(exp, model, meter)
-
-    def prob(masks: np.ndarray) -> np.ndarray:
-        return np.array([exp.target.probability(v) for v in objective(masks)])
-
+    prob = probability_objective(exp, model, meter)
     return float(faithfulness(prob, exp.ranking()).aopc_comprehensiveness)
 
 
@@ -160,8 +166,6 @@ def screen_task(texts: Sequence[str], target: Any, *, model: LanguageModel, prox
                 task: str, method: str = "kernelshap", confidence: float = 0.99, margin: float = 0.9,
                 max_inputs: int = 50, save: str | Path | None = None, **kw: Any) -> TaskVerdict:
     """Decide whether ``proxy`` may explain ``model`` on this task (see the module docstring)."""
-    from whyllm.api import explain_on
-
     if not 0.5 < confidence < 1:
         raise InputError(f"confidence must be in (0.5, 1), got {confidence}")
     verdict = TaskVerdict(task, proxy.info.model_id, model.info.model_id, method, False,

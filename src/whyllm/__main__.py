@@ -1,0 +1,7 @@
+"""``python -m whyllm``: the command line."""
+
+import sys
+
+from whyllm.cli import main
+
+sys.exit(main())

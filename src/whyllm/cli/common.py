@@ -1,0 +1,172 @@
+"""What every command shares: reading inputs, checking outputs, loading models, argument groups."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from whyllm.errors import InputError
+
+
+def read_text_file(path: str) -> str:
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"no such file: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def parse_options(pairs: list[str] | None, reserved: dict[str, str] | None = None) -> dict:
+    """``--option KEY=VALUE`` pairs as method parameters (numbers, true/false/none, else text).
+
+    ``reserved`` maps keys the command sets itself to their flags: such a key is refused (give the
+    flag instead), never passed twice."""
+    out: dict = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--option takes KEY=VALUE, got {pair!r}")
+        key = key.strip().replace("-", "_")
+        if reserved and key in reserved:
+            raise InputError(f"{key} is not a method option; give it as {reserved[key]}")
+        low = raw.strip().lower()
+        if low in ("true", "false"):
+            value: object = low == "true"
+        elif low in ("none", "null"):
+            value = None
+        else:
+            try:
+                value = int(raw)
+            except ValueError:
+                try:
+                    value = float(raw)
+                except ValueError:
+                    value = raw
+        out[key] = value
+    return out
+
+
+def check_writable(path: str | None) -> None:
+    """Fail before any model work if an output could not be written."""
+    if path is None:
+        return
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise InputError(f"cannot write {path}: the folder {parent} does not exist")
+
+
+def quiet_libraries() -> None:
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("whyllm").setLevel(logging.ERROR)
+
+
+def load_model_from(args: argparse.Namespace):
+    """The model the command's ``--model`` and backend options name."""
+    from whyllm.models import load_model
+
+    served = {}
+    if args.model and str(args.model).startswith("openai:"):
+        served = {"tokenizer": args.tokenizer, "served_model": args.served_model, "timeout": args.timeout,
+                  "retries": args.retries, "concurrency": args.concurrency,
+                  "api_key": os.environ.get(args.api_key_env) if args.api_key_env else None}
+    elif args.served_model or args.tokenizer:
+        raise InputError("--served-model and --tokenizer go with --model openai:<url>")
+    local = {}
+    if not served:
+        local = {"dtype": args.dtype, "device": args.device, "max_batch_tokens": args.max_batch_tokens}
+    return load_model(args.model, threads=args.threads, batch_size=args.batch_size, cache=not args.no_cache,
+                      **local, **served)
+
+
+def load_proxy_from(args: argparse.Namespace):
+    """The ``--proxy`` model, or None."""
+    from whyllm.models import load_model
+
+    if not getattr(args, "proxy", None):
+        return None
+    return load_model(args.proxy, threads=args.threads, batch_size=args.batch_size, cache=not args.no_cache,
+                      dtype=args.dtype, device=args.device, max_batch_tokens=args.max_batch_tokens)
+
+
+#: keys ``explain`` and ``neurons`` set from their own flags; ``--option`` may not repeat them
+RESERVED = {"budget": "--budget", "seed": "--seed", "features": "--features", "template": "--template",
+            "perturbation": "--perturbation", "max_new_tokens": "--max-new-tokens", "method": "--method",
+            "proxy": "--proxy", "task_verdict": "--task-verdict", "chat": "--chat", "model": "--model",
+            "progress": "--quiet", "target": "--target", "text": "the text argument",
+            "tau": "--tau", "samples": "--samples"}
+
+
+def prompt_args(args: argparse.Namespace, reserved: dict[str, str]) -> tuple[str, str | None, object, dict]:
+    """Text, template, target and --option values of ``explain``/``neurons``, checked before any
+    model work (bad text, template or output path fails before the model loads)."""
+    from whyllm.features import check_text, split_template
+
+    text = read_text_file(args.text_file) if getattr(args, "text_file", None) else args.text
+    if text is None:
+        raise InputError("give the text to explain, or --text-file")
+    template = read_text_file(args.template_file) if args.template_file else args.template
+    if args.against is not None and args.target is None:
+        raise InputError("--against needs --target (the contrast is target vs against)")
+    target = (args.target, args.against) if args.against is not None else args.target
+    options = parse_options(args.option, reserved)
+    for out in (args.json, args.html):
+        check_writable(out)
+    check_text(text)
+    split_template(template)
+    return text, template, target, options
+
+
+def write_outputs(exp, args: argparse.Namespace) -> None:
+    if args.json:
+        Path(args.json).write_text(exp.to_json(), encoding="utf-8")
+    if args.html:
+        exp.to_html(args.html)
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    from whyllm.models.specs import MODEL_SPECS
+
+    p.add_argument("--model", help=f"model name ({', '.join(MODEL_SPECS.names())}), transformers folder, "
+                   ".gguf file, or openai:<server url> (default: Gemma 3 270M)")
+    p.add_argument("--served-model", help="openai: the model name on the server")
+    p.add_argument("--tokenizer", help="openai: local model (name or folder) with the server's tokenizer "
+                   "(default: Gemma 3 270M)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="openai: environment variable holding the API key (never logged)")
+    p.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request (default 60)")
+    p.add_argument("--retries", type=int, default=3, help="openai: retries with backoff (default 3)")
+    p.add_argument("--concurrency", type=int, default=4, help="openai: parallel requests (default 4)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: 1 under CI, else idle cores)")
+    p.add_argument("--batch-size", type=int, help="most rows per forward pass (openai: requests per batch, "
+                   "default 32)")
+    p.add_argument("--max-batch-tokens", type=int, help="most tokens per forward pass (default: from the "
+                   "model's size and free memory)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="auto: bfloat16 on CUDA, and on a CPU with native bfloat16 whose load-time probe "
+                   "agrees with float32; else float32")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the score cache")
+    p.add_argument("--json", metavar="PATH", help="write the explanation as JSON")
+    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
+    p.add_argument("--quiet", action="store_true", help="print only the result: no progress bars, tables or "
+                   "library messages")
+
+
+def add_input_options(p: argparse.ArgumentParser, against: str) -> None:
+    """The target, template and feature options shared by ``explain`` and ``neurons``."""
+    from whyllm.features import PERTURBATIONS, SEGMENTERS
+
+    p.add_argument("--target", help="continuation to explain (default: the model's greedy answer)")
+    p.add_argument("--against", help=against)
+    p.add_argument("--template", help="fixed prompt around the text, with one {text} slot")
+    p.add_argument("--template-file", help="read the template from a UTF-8 file")
+    p.add_argument("--features", default="words", choices=SEGMENTERS.names())
+    p.add_argument("--perturbation", default="delete", choices=PERTURBATIONS.names())

@@ -1,0 +1,129 @@
+"""The engine every entry point shares: prepare the input and target, build the objective, make and
+run one method on one model (:func:`explain_on`).
+
+``api`` (the public entry points), the strategies of :mod:`whyllm.compose` (proxy, focus), neurons,
+metrics, tasks, benchmarks and the command line import it; it imports none of them (checked by the
+import-linter contracts in ``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from whyllm.cost import CostMeter
+from whyllm.errors import InputError
+from whyllm.explanation import Explanation, json_safe
+from whyllm.features import PERTURBATIONS, SEGMENTERS, PromptInput
+from whyllm.methods import METHODS, Method
+from whyllm.models import LanguageModel, load_model
+from whyllm.objective import Objective
+from whyllm.targets import Target, resolve_target
+
+_DEFAULT_MODEL: LanguageModel | None = None
+
+
+def default_model() -> LanguageModel:
+    """The default Gemma 3 270M, loaded once per process."""
+    global _DEFAULT_MODEL
+    if _DEFAULT_MODEL is None:
+        _DEFAULT_MODEL = load_model()
+    return _DEFAULT_MODEL
+
+
+def chat_template(model: LanguageModel, template: str | None) -> str:
+    """``template`` (default ``{text}``) as the user turn of ``model``'s chat template, ready for the
+    assistant's answer; only the user's text stays a feature, the chat markup is fixed."""
+    tok = getattr(model, "tokenizer", None)
+    if tok is None or not getattr(tok, "chat_template", None):
+        raise InputError(f"{model.model_id} has no chat template; leave chat off for a base model")
+    user = template if template is not None else "{text}"
+    wrapped = tok.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
+                                      add_generation_prompt=True)
+    bos = getattr(tok, "bos_token", None)
+    if bos and wrapped.startswith(bos) and model.encode("x").ids[:1] == (tok.bos_token_id,):
+        wrapped = wrapped[len(bos):]  # the tokenizer adds it again
+    return wrapped
+
+
+def model_template(model: LanguageModel, template: str | None, chat: bool) -> str | None:
+    """The template ``model`` sees: ``template`` itself, or inside the model's chat template."""
+    return chat_template(model, template) if chat else template
+
+
+def make_method(method: str, method_params: dict[str, Any]) -> Method:
+    """The registered method ``method`` with ``method_params`` (each checked against its signature)."""
+    return METHODS.get(method).create(method_params)
+
+
+def prepare(model: LanguageModel, text: str, target: str | Sequence[str] | Target | None, *,
+            template: str | None, features: str, perturbation: str, filler: str, max_new_tokens: int,
+            meter: CostMeter) -> tuple[PromptInput, Target]:
+    """The features of ``text`` for ``model`` and the resolved target (checked to fit the context)."""
+    SEGMENTERS.get(features)
+    PERTURBATIONS.get(perturbation)
+    inp = PromptInput(model, text, template=template, features=features, perturbation=perturbation,
+                      filler=filler, meter=meter)
+    tgt = target if isinstance(target, Target) else resolve_target(model, target, inp.ids,
+                                                                   max_new_tokens=max_new_tokens)
+    for req in tgt.requests(inp.ids):
+        model.check_fits(req)
+    return inp, tgt
+
+
+def checked_budget(algo: Method, n_features: int, budget: int | None) -> int:
+    """``budget`` (the method's default when None), refused before any model work if too small."""
+    budget = algo.default_budget(n_features) if budget is None else int(budget)
+    algo.check_budget(n_features, budget)
+    return budget
+
+
+def explain_on(model: LanguageModel, text: str, target: str | Sequence[str] | Target | None, *,
+               method: str = "kernelshap", features: str = "words", template: str | None = None,
+               budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
+               filler: str = " _", max_new_tokens: int = 5, progress: bool = False,
+               meter: CostMeter | None = None, chat: bool = False, **method_params: Any) -> Explanation:
+    """One model does all the sampling: the method ``method`` explains ``target`` after ``text``."""
+    algo = make_method(method, method_params)
+    template = model_template(model, template, chat)
+    meter = meter if meter is not None else CostMeter()
+    inp, tgt = prepare(model, text, target, template=template, features=features, perturbation=perturbation,
+                       filler=filler, max_new_tokens=max_new_tokens, meter=meter)
+    budget = checked_budget(algo, inp.n_features, budget)
+    objective = Objective(model, inp, tgt, meter, progress=progress, with_top=algo.needs_top(tgt.kind))
+    result = algo.attribute(objective, budget, np.random.default_rng(seed))
+    params = {"budget": budget, "perturbation": perturbation, "max_new_tokens": max_new_tokens,
+              **algo.params}
+    if perturbation == "replace":
+        params["filler"] = filler
+    return Explanation(
+        text=text, template=template, feature_kind=features, features=inp.features,
+        values=tuple(float(v) for v in result.values), base_value=float(result.base_value),
+        full_value=float(result.full_value), target=tgt, method=method, params=json_safe(params),
+        seed=seed, model=model.info, fit=json_safe(result.fit), cost=meter.snapshot(),
+    )
+
+
+def objective_for(exp: Explanation, model: LanguageModel, meter: CostMeter | None = None,
+                  with_top: bool = False) -> Objective:
+    """Rebuild the scoring function behind ``exp`` on ``model`` (same features and target)."""
+    inp = PromptInput(model, exp.text, template=exp.template, features=exp.feature_kind,
+                      perturbation=exp.params.get("perturbation", "delete"),
+                      filler=exp.params.get("filler", " _"))
+    if inp.features != exp.features:
+        raise InputError("this model splits the text into other features than the explanation's; "
+                         f"was it made with another model? (explanation: {exp.model.model_id})")
+    tgt = Target.from_dict(exp.target.to_dict())
+    return Objective(model, inp, tgt, meter if meter is not None else CostMeter(), with_top=with_top)
+
+
+def probability_objective(exp: Explanation, model: LanguageModel, meter: CostMeter | None = None):
+    """masks -> the probability of ``exp``'s target (the unit of the faithfulness metrics)."""
+    objective = objective_for(exp, model, meter)
+
+    def prob(masks: np.ndarray) -> np.ndarray:
+        return np.array([exp.target.probability(v) for v in objective(masks)])
+
+    return prob
