@@ -105,7 +105,7 @@ def test_cli_unknown_method_is_a_usage_error(capsys):
 
 
 def test_unknown_method_parameter(toy):
-    with pytest.raises(whyllm.InputError, match="lime has no parameter 'kernel'; did you mean 'kernel_width'"):
+    with pytest.raises(whyllm.InputError, match="lime has no parameter 'kernel'; did you mean 'kernel_w"):
         whyllm.explain("a b", target=" yes", model=toy, method="lime", kernel="gaussian")
     before = toy.rows_scored
     for method, bad in [("anchors", "beam_sise"), ("kernelshap", "l1_reg"), ("focus", "kep"),
@@ -135,7 +135,8 @@ def test_method_repr_shows_exactly_its_parameters():
         cls = METHODS.get(name)
         method = cls()
         names = cls.param_names()
-        assert repr(method) == f"{cls.__name__}(" + ", ".join(f"{k}={getattr(method, k)!r}" for k in names) + ")"
+        shown = ", ".join(f"{k}={getattr(method, k)!r}" for k in names)
+        assert repr(method) == f"{cls.__name__}({shown})"
         assert list(method.get_params()) == list(names)
     assert repr(METHODS.get("lime")(alpha=2.0)) == "Lime(kernel_width=25.0, alpha=2.0)"
     assert repr(METHODS.get("kernelshap")()) == "KernelShap()"

@@ -12,6 +12,7 @@ from rich.console import Console
 import whyllm
 from whyllm.methods import METHODS
 from whyllm.models import additive_model
+from whyllm.objective import Objective
 
 from .conftest import WEIGHTS
 
@@ -50,7 +51,8 @@ def test_json_round_trip_is_exact(additive):
 def test_json_rejects_other_schema_and_garbage(additive):
     exp = whyllm.explain("alpha beta", target=" yes", model=additive, method="occlusion")
     with pytest.raises(whyllm.InputError, match="schema"):
-        whyllm.Explanation.from_json(exp.to_json().replace('"schema_version": 1', '"schema_version": 99'))
+        current = f'"schema_version": {whyllm.SCHEMA_VERSION}'
+        whyllm.Explanation.from_json(exp.to_json().replace(current, '"schema_version": 99'))
     with pytest.raises(whyllm.InputError):
         whyllm.Explanation.from_json("{not json")
     with pytest.raises(whyllm.InputError):
@@ -78,25 +80,51 @@ def test_frame_and_terminal(additive):
     assert "delta" in out and "+3.0000" in out and "cost:" in out
 
 
+class RecordingObjective(Objective):
+    """An objective that keeps every mask a method passes and every array it hands back, each with a
+    copy taken at that moment, so a later in-place change by the method is visible."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.seen: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def _keep(self, a):
+        self.seen.append((a, np.array(a, copy=True)))
+        return a
+
+    def _seqs(self, masks):
+        if isinstance(masks, np.ndarray):
+            self._keep(masks)
+        return super()._seqs(masks)
+
+    def columns_ids(self, seqs):
+        return self._keep(super().columns_ids(seqs))
+
+    def score_ids(self, seqs):
+        return self._keep(super().score_ids(seqs))
+
+
 @pytest.mark.parametrize("name", METHODS.names())
 def test_method_conformance(name, additive):
-    """sklearn-style rules for every registered method."""
+    """sklearn-style rules for every registered method: repr, budget, and no mutation of anything
+    it is given (the input's token groups and candidates, the target, the masks it passed, the
+    arrays the objective returned)."""
+    from whyllm.features import PromptInput
+    from whyllm.targets import resolve_target
+
     cls = METHODS.get(name)
     method = cls()
     assert repr(method).startswith(cls.__name__ + "(")
-    masks_seen = []
-    from whyllm.features import PromptInput
-    from whyllm.objective import Objective
-    from whyllm.targets import resolve_target
-
     inp = PromptInput(additive, "alpha beta gamma delta eps")
     tgt = resolve_target(additive, ("yes", "no"), inp.ids)
-    obj = Objective(additive, inp, tgt, with_top=method.needs_top(tgt.kind))
-    ids_before = copy.deepcopy(inp.ids)
+    obj = RecordingObjective(additive, inp, tgt, with_top=method.needs_top(tgt))
+    before = copy.deepcopy((inp.ids, inp.groups, inp.candidates, inp.features, tgt, method.get_params()))
     rng = np.random.default_rng(0)
     res = method.attribute(obj, method.default_budget(5), rng)
-    masks_seen.append(obj.evaluations)
-    assert inp.ids == ids_before
+    assert (inp.ids, inp.groups, inp.candidates, inp.features, tgt, method.get_params()) == before
+    assert len(obj.seen) >= 2
+    for kept, copied in obj.seen:
+        np.testing.assert_array_equal(kept, copied)
     assert obj.evaluations <= method.default_budget(5)
     assert res.values.shape == (5,)
     if cls.kind == "attribution":  # additive model: every attribution ranks the features by weight

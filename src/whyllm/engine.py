@@ -92,7 +92,7 @@ def explain_on(model: LanguageModel, text: str, target: str | Sequence[str] | Ta
     inp, tgt = prepare(model, text, target, template=template, features=features, perturbation=perturbation,
                        filler=filler, max_new_tokens=max_new_tokens, meter=meter)
     budget = checked_budget(algo, inp.n_features, budget)
-    objective = Objective(model, inp, tgt, meter, progress=progress, with_top=algo.needs_top(tgt.kind))
+    objective = Objective(model, inp, tgt, meter, progress=progress, with_top=algo.needs_top(tgt))
     result = algo.attribute(objective, budget, np.random.default_rng(seed))
     params = {"budget": budget, "perturbation": perturbation, "max_new_tokens": max_new_tokens,
               **algo.params}
@@ -103,7 +103,24 @@ def explain_on(model: LanguageModel, text: str, target: str | Sequence[str] | Ta
         values=tuple(float(v) for v in result.values), base_value=float(result.base_value),
         full_value=float(result.full_value), target=tgt, method=method, params=json_safe(params),
         seed=seed, model=model.info, fit=json_safe(result.fit), cost=meter.snapshot(),
+        **matrix_fields(result, tgt, model),
     )
+
+
+def as_tuple(a) -> tuple | None:
+    """An array as nested tuples of floats (what an Explanation holds), or None."""
+    if a is None:
+        return None
+    a = np.asarray(a, dtype=np.float64)
+    return tuple(float(v) for v in a) if a.ndim == 1 else tuple(tuple(float(v) for v in row) for row in a)
+
+
+def matrix_fields(result, target: Target, model: LanguageModel) -> dict:
+    """The schema-2 fields of a multi-output method's result (nothing for a scalar-only one)."""
+    if result.matrix is None:
+        return {}
+    return {"matrix": as_tuple(result.matrix), "outputs": target.outputs(model),
+            "base_columns": as_tuple(result.base_columns), "full_columns": as_tuple(result.full_columns)}
 
 
 def objective_for(exp: Explanation, model: LanguageModel, meter: CostMeter | None = None,
@@ -124,6 +141,6 @@ def probability_objective(exp: Explanation, model: LanguageModel, meter: CostMet
     objective = objective_for(exp, model, meter)
 
     def prob(masks: np.ndarray) -> np.ndarray:
-        return np.array([exp.target.probability(v) for v in objective(masks)])
+        return np.array([exp.target.probability(v) for v in objective.value(masks)])
 
     return prob

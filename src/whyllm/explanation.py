@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from whyllm._version import SCHEMA_VERSION, __version__
+from whyllm._version import READABLE_SCHEMAS, SCHEMA_VERSION, __version__
 from whyllm.cost import Cost
 from whyllm.errors import InputError
 from whyllm.features.prompt_input import Feature
 from whyllm.models.base import ModelInfo
-from whyllm.targets import Target
+from whyllm.targets import Output, Target
 
 
 def json_safe(d: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +29,11 @@ class Explanation:
     for KernelSHAP ``base_value + sum(values) == full_value``. ``fit`` holds the surrogate's quality
     (LIME's weighted R^2, KernelSHAP's exactness), ``cost`` the model work, ``params`` everything
     needed to reproduce the run together with ``seed`` and ``model``.
+
+    Schema 2: a multi-output method (LIME, KernelSHAP, occlusion) also gives ``matrix``, features x
+    outputs (the target's answer tokens, described by ``outputs``), computed from the same samples;
+    its row sums are ``values``, and ``base_columns``/``full_columns`` are each output's base and
+    full value (KernelSHAP's efficiency holds per column). Schema-1 files load with no matrix.
     """
 
     text: str
@@ -46,6 +51,10 @@ class Explanation:
     fit: dict[str, Any] = field(default_factory=dict)
     cost: Cost = field(default_factory=Cost)
     metrics: dict[str, Any] = field(default_factory=dict)
+    matrix: tuple[tuple[float, ...], ...] | None = None
+    outputs: tuple[Output, ...] = ()
+    base_columns: tuple[float, ...] | None = None
+    full_columns: tuple[float, ...] | None = None
     version: str = __version__
     schema_version: int = SCHEMA_VERSION
 
@@ -59,6 +68,11 @@ class Explanation:
     @property
     def array(self) -> np.ndarray:
         return np.asarray(self.values, dtype=np.float64)
+
+    @property
+    def matrix_array(self) -> np.ndarray | None:
+        """``matrix`` as a (features, outputs) array, or None."""
+        return None if self.matrix is None else np.asarray(self.matrix, dtype=np.float64)
 
     def ranking(self) -> np.ndarray:
         """Feature indices from the most to the least supportive of the target (stable on ties)."""
@@ -81,10 +95,12 @@ class Explanation:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Explanation:
-        if d.get("schema_version") != SCHEMA_VERSION:
+        if d.get("schema_version") not in READABLE_SCHEMAS:
             raise InputError(f"unsupported explanation schema version {d.get('schema_version')!r} "
-                             f"(this whyllm reads version {SCHEMA_VERSION})")
+                             f"(this whyllm reads versions {', '.join(map(str, READABLE_SCHEMAS))})")
         try:
+            matrix = d.get("matrix")
+            base_cols, full_cols = d.get("base_columns"), d.get("full_columns")
             return cls(
                 text=d["text"], template=d["template"], feature_kind=d["feature_kind"],
                 features=tuple(Feature(**f) for f in d["features"]),
@@ -92,8 +108,12 @@ class Explanation:
                 base_value=float(d["base_value"]), full_value=float(d["full_value"]),
                 target=Target.from_dict(d["target"]), method=d["method"], params=dict(d["params"]),
                 seed=d["seed"], model=ModelInfo(**d["model"]), fit=dict(d["fit"]),
-                cost=Cost(**d["cost"]), metrics=dict(d.get("metrics", {})), version=d["version"],
-                schema_version=d["schema_version"],
+                cost=Cost(**d["cost"]), metrics=dict(d.get("metrics", {})),
+                matrix=None if matrix is None else tuple(tuple(float(v) for v in row) for row in matrix),
+                outputs=tuple(Output(**o) for o in d.get("outputs", ())),
+                base_columns=None if base_cols is None else tuple(float(v) for v in base_cols),
+                full_columns=None if full_cols is None else tuple(float(v) for v in full_cols),
+                version=d["version"], schema_version=SCHEMA_VERSION,
             )
         except (KeyError, TypeError) as exc:
             raise InputError(f"not a whyllm explanation: missing or malformed field {exc}") from exc
@@ -122,6 +142,17 @@ class Explanation:
             "value": list(self.values),
             "rank": rank,
         })
+
+    def matrix_frame(self):
+        """The matrix in long format: one row per (feature, output) with both spans and the value."""
+        import pandas as pd
+
+        if self.matrix is None:
+            raise InputError(f"this explanation has no per-output matrix ({self.method} is scalar-only)")
+        rows = [{"feature": f.text, "feature_index": i, "output": o.text, "output_index": j,
+                 "output_start": o.start, "output_end": o.end, "part": o.part, "value": self.matrix[i][j]}
+                for i, f in enumerate(self.features) for j, o in enumerate(self.outputs)]
+        return pd.DataFrame(rows)
 
     def to_html(self, path: str | None = None) -> str:
         from whyllm.report.html import render_html

@@ -1,4 +1,11 @@
-"""The function every method samples: perturbed inputs -> target values, through the batched scorer."""
+"""The function every method samples: perturbed inputs -> the target's output vectors, through the
+batched scorer.
+
+``objective(masks)`` returns a (samples, outputs) array: per sample, the target's columns (the
+signed per-token log-probs of its answer; see :mod:`whyllm.targets`). :meth:`Objective.value`
+reduces them to the explained scalar, as the target says. One scoring pass serves both (captum's
+``_forward_func`` returns the total and the per-token values for the same reason).
+"""
 
 from __future__ import annotations
 
@@ -15,11 +22,11 @@ TOP_TOLERANCE = 1e-6
 
 
 class Objective:
-    """``objective(masks)`` scores a (m, n) boolean mask matrix (True = feature kept) in one batched
-    call of the model; :meth:`score_ids` does the same for token-id sequences (samples with
-    model-proposed words). Every distinct input is scored once per explanation, and
-    ``evaluations`` counts them (what a method's budget bounds). With ``with_top`` the scorer also
-    says whether the target is still the model's greedy choice (:meth:`is_top`)."""
+    """Scores a (m, n) boolean mask matrix (True = feature kept) in one batched call of the model;
+    :meth:`columns_ids` does the same for token-id sequences (samples with model-proposed words).
+    Every distinct input is scored once per explanation (memoised), and ``evaluations`` counts
+    them (what a method's budget bounds). With ``with_top`` the scorer also says whether the target
+    is still the model's greedy choice (:meth:`is_top`)."""
 
     def __init__(self, model: LanguageModel, prompt_input: PromptInput, target: Target,
                  meter: CostMeter | None = None, progress: bool = False, with_top: bool = False) -> None:
@@ -29,11 +36,15 @@ class Objective:
         self.meter = meter if meter is not None else CostMeter()
         self.progress = progress
         self.with_top = with_top
-        self._memo: dict[tuple[int, ...], tuple[float, bool]] = {}
+        self._memo: dict[tuple[int, ...], tuple[np.ndarray, float, bool]] = {}
 
     @property
     def n_features(self) -> int:
         return self.input.n_features
+
+    @property
+    def n_outputs(self) -> int:
+        return self.target.n_outputs
 
     @property
     def evaluations(self) -> int:
@@ -57,17 +68,35 @@ class Objective:
                 top = bool(np.all(first[:k[0]] >= first[k[0]:] - TOP_TOLERANCE))
             else:
                 logprobs, top = parts, False
-            self._memo[ids] = (self.target.value(logprobs), top)
+            cols = self.target.columns(logprobs)
+            self._memo[ids] = (cols, float(self.target.reduce(cols[None, :])[0]), top)
+
+    def columns_ids(self, seqs: Sequence[tuple[int, ...]]) -> np.ndarray:
+        """(len(seqs), outputs): the target's columns for each token-id sequence."""
+        self._ensure(seqs)
+        return np.array([self._memo[s][0] for s in seqs], dtype=np.float64).reshape(len(seqs), self.n_outputs)
 
     def score_ids(self, seqs: Sequence[tuple[int, ...]]) -> np.ndarray:
+        """The explained value of each token-id sequence."""
         self._ensure(seqs)
-        return np.array([self._memo[s][0] for s in seqs], dtype=np.float64)
+        return np.array([self._memo[s][1] for s in seqs], dtype=np.float64)
 
     def is_top(self, seqs: Sequence[tuple[int, ...]]) -> np.ndarray:
         """Whether the (first) target continuation is the model's greedy choice for each input."""
         self._ensure(seqs)
-        return np.array([self._memo[s][1] for s in seqs], dtype=bool)
+        return np.array([self._memo[s][2] for s in seqs], dtype=bool)
+
+    def _seqs(self, masks: np.ndarray) -> list[tuple[int, ...]]:
+        masks = np.atleast_2d(np.asarray(masks, dtype=bool))
+        return [self.input.ids_for(m) for m in masks]
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
-        masks = np.atleast_2d(np.asarray(masks, dtype=bool))
-        return self.score_ids([self.input.ids_for(m) for m in masks])
+        """(samples, outputs): the target's columns for each mask."""
+        return self.columns_ids(self._seqs(masks))
+
+    def value(self, masks: np.ndarray) -> np.ndarray:
+        """(samples,): the explained value for each mask (the target's reduction of its columns)."""
+        return self.score_ids(self._seqs(masks))
+
+    def reduce(self, cols: np.ndarray) -> np.ndarray:
+        return self.target.reduce(cols)

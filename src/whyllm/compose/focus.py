@@ -41,7 +41,6 @@ from whyllm.features import PromptInput
 from whyllm.methods.base import Method, check_params
 from whyllm.models.base import LanguageModel
 from whyllm.objective import Objective
-from whyllm.targets import Target
 
 INNER = ("lime", "kernelshap", "occlusion")
 OWN_PARAMS = ("inner", "coarse", "keep", "coarse_budget")
@@ -63,11 +62,20 @@ class FocusedObjective:
     def evaluations(self) -> int:
         return self.objective.evaluations
 
-    def __call__(self, masks: np.ndarray) -> np.ndarray:
+    def _full(self, masks: np.ndarray) -> np.ndarray:
         masks = np.atleast_2d(np.asarray(masks, dtype=bool))
         full = np.ones((len(masks), self.objective.n_features), dtype=bool)
         full[:, self.inside] = masks
-        return self.objective(full)
+        return full
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        return self.objective(self._full(masks))
+
+    def value(self, masks: np.ndarray) -> np.ndarray:
+        return self.objective.value(self._full(masks))
+
+    def reduce(self, cols: np.ndarray) -> np.ndarray:
+        return self.objective.reduce(cols)
 
 
 def outside_values(words, rough: Explanation) -> np.ndarray:
@@ -153,7 +161,7 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
                            int(budget) - target_meter.sequences, coarse_budget, False)
     if coarse_budget is None and coarse_model is model:
         coarse_budget = coarse_split(algo, len(units), budget, target_meter.sequences)
-    coarse_target = Target(tgt.kind, tgt.texts, tuple(coarse_model.encode_continuation(t) for t in tgt.texts))
+    coarse_target = tgt.for_model(coarse_model)
     rough = explain_on(coarse_model, text, coarse_target, method=inner, features=coarse,
                        template=user_template, chat=chat, budget=coarse_budget, seed=seed,
                        perturbation=perturbation, filler=filler,

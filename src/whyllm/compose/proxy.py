@@ -78,15 +78,13 @@ def decision_on_full(model: LanguageModel, text: str, target: Target, template: 
                       chat: bool = False) -> int | None:
     """+1/-1 (which contrast side wins) or 1/0 (continuation is / is not the greedy choice)."""
     template = model_template(model, template, chat)
-    inp, tgt = prepare(model, text, Target(target.kind, target.texts, tuple(
-        model.encode_continuation(t) for t in target.texts)), template=template, features=features,
-        perturbation=perturbation, filler=filler, max_new_tokens=1, meter=meter)
-    objective = Objective(model, inp, tgt, meter, with_top=tgt.kind != "contrast")
-    full = np.ones((1, inp.n_features), dtype=bool)
-    value = float(objective(full)[0])
-    if tgt.kind == "contrast":
-        return int(np.sign(value)) or None
-    return int(bool(objective.is_top([inp.ids_for(full[0])])[0]))
+    inp, tgt = prepare(model, text, target.for_model(model), template=template, features=features,
+                       perturbation=perturbation, filler=filler, max_new_tokens=1, meter=meter)
+    with_top = tgt.needs_top(None)
+    objective = Objective(model, inp, tgt, meter, with_top=with_top)
+    full = inp.ids_for(np.ones(inp.n_features, dtype=bool))
+    value = float(objective.score_ids([full])[0])
+    return tgt.outcome(value, bool(objective.is_top([full])[0]) if with_top else False)
 
 
 def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: LanguageModel,
@@ -115,7 +113,7 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
         screen.update({"instance": "agree" if use_proxy else "disagree", "target_decision": t_dec,
                        "proxy_decision": p_dec})
     if use_proxy:
-        proxy_target = Target(tgt.kind, tgt.texts, tuple(proxy.encode_continuation(t) for t in tgt.texts))
+        proxy_target = tgt.for_model(proxy)
         exp = explain_on(proxy, text, proxy_target, method=method, features=features, meter=proxy_meter,
                          **kw)
         if tuple(inp.features) != tuple(exp.features):
@@ -125,8 +123,12 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
         fit = {**exp.fit, "samples_by": proxy.info.model_id, "screen": screen,
                "proxy_cost": proxy_meter.snapshot().to_dict()}
         params = {**exp.params, "proxy": proxy.info.model_id}
+        outputs = tgt.outputs(model)
+        same_tokens = exp.outputs == outputs  # else the proxy's columns are not the target's tokens
+        matrix = {} if same_tokens else {"matrix": None, "outputs": (), "base_columns": None,
+                                         "full_columns": None}
         return replace(exp, target=tgt, model=model.info, fit=fit, params=params,
-                       cost=target_meter.snapshot())
+                       cost=target_meter.snapshot(), **matrix)
     exp = explain_on(model, text, tgt, method=method, features=features, meter=target_meter, **kw)
     fit = {**exp.fit, "samples_by": model.info.model_id, "screen": screen,
            "proxy_cost": proxy_meter.snapshot().to_dict()}

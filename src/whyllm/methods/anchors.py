@@ -55,8 +55,8 @@ class Anchors(Method):
         self.batch_size, self.beam_size, self.sample_proba = batch_size, beam_size, sample_proba
         self.coverage_samples, self.decision_threshold = coverage_samples, decision_threshold
 
-    def needs_top(self, target_kind: str) -> bool:
-        return target_kind != "contrast" and self.decision_threshold is None
+    def needs_top(self, target) -> bool:
+        return target.needs_top(self.decision_threshold)
 
     def min_budget(self, n_features: int) -> int:
         return 2 + self.batch_size

@@ -22,12 +22,17 @@ from whyllm.registry import Registry
 
 @dataclass(frozen=True)
 class Attribution:
-    """What a method returns: one value per feature plus the fit of its surrogate, if any."""
+    """What a method returns: one value per feature, the fit of its surrogate, and for a
+    multi-output method the (features, outputs) matrix whose row sums are ``values``, with the base
+    and full value of each output column."""
 
     values: np.ndarray
     base_value: float
     full_value: float
-    fit: dict[str, Any] = field(default_factory=dict)
+    fit: Any = field(default_factory=dict)
+    matrix: np.ndarray | None = None
+    base_columns: np.ndarray | None = None
+    full_columns: np.ndarray | None = None
 
 
 class Method(ABC):
@@ -36,6 +41,8 @@ class Method(ABC):
     name: ClassVar[str]
     #: "attribution" (one importance value per feature) or "rule" (values flag the rule's features)
     kind: ClassVar[str] = "attribution"
+    #: a tag, as scikit-learn's: the method attributes every output column at once (a matrix)
+    multi_output: ClassVar[bool] = False
 
     @classmethod
     def param_names(cls) -> tuple[str, ...]:
@@ -62,7 +69,7 @@ class Method(ABC):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
-    def needs_top(self, target_kind: str) -> bool:
+    def needs_top(self, target) -> bool:
         """Whether the method must know if the target stays the model's greedy choice."""
         return False
 

@@ -77,23 +77,29 @@ def kernel_design(n: int, n_samples: int, rng: np.random.Generator) -> tuple[np.
     return np.vstack(masks), np.concatenate(weights), complete == len(sizes)
 
 
-def solve_constrained(z: np.ndarray, y: np.ndarray, w: np.ndarray, base: float, full: float) -> np.ndarray:
-    """Weighted least squares of y - base on z with sum(phi) = full - base imposed exactly."""
+def solve_constrained(z: np.ndarray, y: np.ndarray, w: np.ndarray, base, full) -> np.ndarray:
+    """Weighted least squares of y - base on z with sum(phi) = full - base imposed exactly.
+
+    ``y`` is (samples,) with scalar ``base``/``full``, or (samples, outputs) with one base and full
+    value per output: then all columns are solved at once (one factorisation, many right-hand
+    sides) and efficiency holds per column."""
     n = z.shape[1]
-    total = full - base
+    total = np.asarray(full, dtype=np.float64) - np.asarray(base, dtype=np.float64)
     if n == 1:
-        return np.array([total])
+        return np.asarray(total, dtype=np.float64).reshape(1, *np.shape(total))
     zf = z.astype(np.float64)
     x = zf[:, :-1] - zf[:, -1:]
-    t = y - base - zf[:, -1] * total
+    last = zf[:, -1] if y.ndim == 1 else zf[:, -1:]
+    t = y - base - last * total
     sw = np.sqrt(w)
-    head, *_ = np.linalg.lstsq(x * sw[:, None], t * sw, rcond=None)
-    return np.append(head, total - head.sum())
+    head, *_ = np.linalg.lstsq(x * sw[:, None], t * (sw if y.ndim == 1 else sw[:, None]), rcond=None)
+    return np.concatenate([head, (total - head.sum(axis=0))[None]], axis=0)
 
 
 @METHODS.register("kernelshap")
 class KernelShap(Method):
     name = "kernelshap"
+    multi_output = True
 
     def min_budget(self, n_features: int) -> int:
         return min(n_features + 2, 2**n_features)
@@ -102,9 +108,12 @@ class KernelShap(Method):
         n = objective.n_features
         self.check_budget(n, budget)
         ends = np.array([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
-        full, base = (float(v) for v in objective(ends))
+        end_cols = objective(ends)
+        full, base = (float(v) for v in objective.reduce(end_cols))
         z, w, exact = kernel_design(n, budget - 2, rng)
-        y = objective(z) if len(z) else np.zeros(0)
-        values = solve_constrained(z, y, w, base, full)
+        cols = objective(z) if len(z) else np.zeros((0, end_cols.shape[1]))
+        values = solve_constrained(z, objective.reduce(cols) if len(z) else np.zeros(0), w, base, full)
+        matrix = solve_constrained(z, cols, w, end_cols[1], end_cols[0])
         fit = {"exact": bool(exact), "coalitions": int(len(z) + 2)}
-        return Attribution(values, base, full, fit)
+        return Attribution(values, base, full, fit, matrix=matrix, base_columns=end_cols[1],
+                           full_columns=end_cols[0])

@@ -36,9 +36,19 @@ def weighted_ridge(x: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float
     return coef, intercept, r2
 
 
+def weighted_ridge_columns(x: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float) -> np.ndarray:
+    """The same ridge for every column of ``y`` (samples, outputs) at once: (features, outputs).
+    Ridge is linear in ``y``, so the columns' coefficients sum to those of the row sums."""
+    sw = w / w.sum()
+    xc, yc = x - sw @ x, y - sw @ y
+    a = xc.T @ (xc * w[:, None]) + alpha * np.eye(x.shape[1])
+    return np.linalg.solve(a, xc.T @ (w[:, None] * yc))
+
+
 @METHODS.register("lime")
 class Lime(Method):
     name = "lime"
+    multi_output = True
 
     def __init__(self, kernel_width: float = 25.0, alpha: float = 1.0) -> None:
         self.kernel_width = kernel_width
@@ -55,11 +65,15 @@ class Lime(Method):
         n_removed = rng.integers(1, n + 1, size=rows - 1)
         for i, k in enumerate(n_removed, start=1):
             masks[i, rng.choice(n, size=k, replace=False)] = False
-        y = objective(masks)
-        base = float(objective(np.zeros((1, n), dtype=bool))[0])
+        cols = objective(masks)
+        y = objective.reduce(cols)
+        base_cols = objective(np.zeros((1, n), dtype=bool))[0]
+        base = float(objective.reduce(base_cols[None])[0])
         dist = cosine_distance_to_full(masks) * 100.0
         w = np.sqrt(np.exp(-(dist**2) / self.kernel_width**2))
         coef, intercept, r2 = weighted_ridge(masks.astype(np.float64), y, w, self.alpha)
+        matrix = weighted_ridge_columns(masks.astype(np.float64), cols, w, self.alpha)
         fit = {"r2": r2, "intercept": intercept, "samples": int(rows),
                "distinct_samples": len(np.unique(masks, axis=0))}
-        return Attribution(coef, base, float(y[0]), fit)
+        return Attribution(coef, base, float(y[0]), fit, matrix=matrix, base_columns=base_cols,
+                           full_columns=cols[0])

@@ -58,8 +58,8 @@ class Lore(Method):
         self.neighbourhood, self.generations, self.max_depth = neighbourhood, generations, max_depth
         self.p_mutation, self.decision_threshold = p_mutation, decision_threshold
 
-    def needs_top(self, target_kind: str) -> bool:
-        return target_kind != "contrast" and self.decision_threshold is None
+    def needs_top(self, target) -> bool:
+        return target.needs_top(self.decision_threshold)
 
     def min_budget(self, n_features: int) -> int:
         return 2 + min(self.neighbourhood, 20)

@@ -15,6 +15,7 @@ from whyllm.objective import Objective
 @METHODS.register("occlusion")
 class Occlusion(Method):
     name = "occlusion"
+    multi_output = True
 
     def min_budget(self, n_features: int) -> int:
         return n_features + 2  # each leave-one-out, the full and the empty input
@@ -28,6 +29,8 @@ class Occlusion(Method):
         masks = np.ones((n + 2, n), dtype=bool)
         masks[np.arange(n), np.arange(n)] = False
         masks[n + 1] = False
-        vals = objective(masks)
+        cols = objective(masks)
+        vals = objective.reduce(cols)
         full, base = vals[n], vals[n + 1]
-        return Attribution(full - vals[:n], float(base), float(full))
+        return Attribution(full - vals[:n], float(base), float(full), matrix=cols[n] - cols[:n],
+                           base_columns=cols[n + 1], full_columns=cols[n])

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from whyllm.decision import Decision, make_decision
 from whyllm.features.sampler import PerturbationSampler
 from whyllm.objective import Objective
+from whyllm.targets import Decision
 
 
 @dataclass
@@ -32,6 +32,6 @@ def setup_rules(objective: Objective, rng: np.random.Generator, sample_proba: fl
     empty_ids = objective.input.ids_for(np.zeros(n, dtype=bool))
     full_value, base_value = (float(v) for v in objective.score_ids([full_ids, empty_ids]))
     full_top = bool(objective.is_top([full_ids])[0]) if objective.with_top else False
-    decision = make_decision(objective.target, full_value, full_top, threshold)
+    decision = objective.target.decision(full_value, full_top, threshold)
     return RuleSetup(objective, decision, PerturbationSampler(objective.input, rng, sample_proba),
                      full_value, base_value)

@@ -16,8 +16,7 @@ def anchor_precision(exp: Explanation, model: LanguageModel, n: int = 500, seed:
     if "anchor" not in exp.fit:
         raise ValueError("not an Anchors explanation")
     params = exp.params
-    objective = objective_for(exp, model, with_top=exp.target.kind != "contrast"
-                              and params.get("decision_threshold") is None)
+    objective = objective_for(exp, model, with_top=exp.target.needs_top(params.get("decision_threshold")))
     rng = np.random.default_rng(seed)
     rules = setup_rules(objective, rng, params.get("sample_proba", 0.5), params.get("decision_threshold"))
     anchor = np.zeros(objective.n_features, dtype=bool)

@@ -16,11 +16,10 @@ import numpy as np
 import torch
 
 from whyllm.cost import CostMeter
-from whyllm.decision import Decision
 from whyllm.models.hf import cache_argument, returned_cache
 from whyllm.neurons.hooks import Clamp, NeuronHooks
 from whyllm.neurons.sites import Sites
-from whyllm.targets import Target
+from whyllm.targets import Decision, Target
 
 
 @dataclass
@@ -135,7 +134,7 @@ class NeuronRunner:
         """(values, margins) per prompt of the chunk, as differentiable tensors.
 
         All read positions go through the output layer in one product (one pass over its weight);
-        a contrast of one-token continuations needs only those two rows of it, since
+        a difference of one-token continuations (a contrast) needs only those rows of it, since
         log p(a) - log p(b) = logit(a) - logit(b) there.
         """
         rows, pos, toks, owner = [], [], [], []
@@ -150,7 +149,8 @@ class NeuronRunner:
         n_prompts, n_conts = len(chunk.reads), len(self.target.ids)
         sums = [[[] for _ in range(n_conts)] for _ in range(n_prompts)]
         tops = [[[] for _ in range(n_conts)] for _ in range(n_prompts)]
-        if self.target.kind == "contrast" and all(len(c) == 1 for c in self.target.ids):
+        signs = self.target.signs
+        if len(signs) == 2 and sum(signs) == 0 and all(len(c) == 1 for c in self.target.ids):
             both = torch.tensor([c[0] for c in self.target.ids])
             logits = self._sub_logits(h, both)  # (reads, 2)
             for k, (j, r) in enumerate(owner):
@@ -165,7 +165,7 @@ class NeuronRunner:
                 sums[j][r].append(lp[k])
                 tops[j][r].append(own[k] - rival[k])
         lp_sum = torch.stack([torch.stack([torch.stack(c).sum() for c in per]) for per in sums])
-        values = lp_sum[:, 0] - lp_sum[:, 1] if self.target.kind == "contrast" else lp_sum[:, 0]
+        values = lp_sum[:, 0] if len(signs) == 1 else sum(s * lp_sum[:, i] for i, s in enumerate(signs))
         d = self.decision
         if d.kind == "sign":
             margins = values * d.sign

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from whyllm.cost import CostMeter
-from whyllm.decision import Decision, make_decision
 from whyllm.engine import default_model, prepare
 from whyllm.errors import ModelError
 from whyllm.explanation import Explanation
@@ -19,7 +18,7 @@ from whyllm.methods.bandit import mean_lower_bound
 from whyllm.neurons.hooks import Clamp
 from whyllm.neurons.runner import NeuronRunner
 from whyllm.neurons.sites import Sites
-from whyllm.targets import Target
+from whyllm.targets import Decision, Target
 
 RANKING_KEPT = 256  # gradient-ranked neurons stored with an explanation (for the baseline)
 
@@ -55,10 +54,10 @@ class NeuronProblem:
         inp, tgt = prepare(model, text, target, template=template, features=features,
                            perturbation=perturbation, filler=filler, max_new_tokens=max_new_tokens,
                            meter=meter)
-        provisional = Decision("sign", sign=1) if tgt.kind == "contrast" else Decision("top1")
+        provisional = tgt.provisional_decision()
         empty = inp.ids_for(np.zeros(inp.n_features, dtype=bool))
         first = NeuronRunner(model, sites, tgt, provisional, [inp.ids, empty], meter, batch_size).run()
-        decision = make_decision(tgt, float(first.values[0]), bool(first.margins[0] > 0), decision_threshold)
+        decision = tgt.decision(float(first.values[0]), bool(first.margins[0] > 0), decision_threshold)
         full = NeuronRunner(model, sites, tgt, decision, [inp.ids], meter, batch_size).run(record=True,
                                                                                             grad=True)
         search_seq, held_seq = np.random.SeedSequence(seed).spawn(2)
