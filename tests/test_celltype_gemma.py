@@ -12,9 +12,9 @@ pytestmark = pytest.mark.gemma
 
 
 def test_celltype_cli_marker_table(gemma, tmp_path, monkeypatch, capsys):
-    import whyllm.cli
+    import whyllm.cli.common
 
-    monkeypatch.setattr(whyllm.cli, "_load", lambda args: gemma)
+    monkeypatch.setattr(whyllm.cli.common, "load_model_from", lambda args: gemma)
     table = tmp_path / "markers.csv"
     table.write_text('cluster,markers,truth\n'
                      'NK,"NKG7, GNLY, GZMB, PRF1, KLRD1, NKG7",NK cell\n'
@@ -42,10 +42,10 @@ def test_celltype_cli_marker_table(gemma, tmp_path, monkeypatch, capsys):
 
 def test_celltype_cli_anndata(gemma, tmp_path, monkeypatch):
     pytest.importorskip("scanpy")
-    import whyllm.cli
+    import whyllm.cli.common
     from tests.test_celltype_anndata import planted_adata
 
-    monkeypatch.setattr(whyllm.cli, "_load", lambda args: gemma)
+    monkeypatch.setattr(whyllm.cli.common, "load_model_from", lambda args: gemma)
     path = tmp_path / "planted.h5ad"
     planted_adata().write_h5ad(path)
     out_json = tmp_path / "ct.json"

@@ -21,10 +21,10 @@ def smollm():
 
 @pytest.fixture
 def both(gemma, smollm, monkeypatch):
-    import whyllm.cli
+    import whyllm.cli.common
 
-    monkeypatch.setattr(whyllm.cli, "_load", lambda args: gemma)
-    monkeypatch.setattr(whyllm.cli, "_load_proxy", lambda args: smollm)
+    monkeypatch.setattr(whyllm.cli.common, "load_model_from", lambda args: gemma)
+    monkeypatch.setattr(whyllm.cli.common, "load_proxy_from", lambda args: smollm)
     return gemma, smollm
 
 

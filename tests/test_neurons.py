@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+import whyllm
 from tests.neuron_toys import DECOY, GATE, TEMPLATE, TEXT, planted_gate_model
 from whyllm.errors import InputError, ModelError
-from whyllm.neurons import Clamp, NeuronHooks, Sites, sufficient_set
+from whyllm.fits import NeuronFit
+from whyllm.models import additive_model
+from whyllm.neurons import Clamp, NeuronHooks, NeuronSet, Sites, sufficient_set
 from whyllm.neurons.setup import NeuronProblem
 
 TARGET = (" yes", " no")
@@ -74,7 +77,14 @@ def test_planted_gating_neuron_is_the_whole_set(tiny):
 def test_seeds_reproduce(tiny):
     a = sufficient_set(TEXT, TARGET, model=tiny, template=TEMPLATE, seed=3, samples=16, held_out=32)
     b = sufficient_set(TEXT, TARGET, model=tiny, template=TEMPLATE, seed=3, samples=16, held_out=32)
-    assert a.fit == b.fit and a.to_json() != ""
+    assert a.fit == b.fit
+    back = NeuronSet.from_json(a.to_json())  # an exact JSON round trip, field by field
+    assert back == a and back.to_json() == a.to_json()
+    assert back.fit.neurons == a.fit.neurons and back.target == a.target and back.cost == a.cost
+    assert isinstance(back.fit, NeuronFit) and not hasattr(back, "values")  # its own type, no zeros
+    with pytest.raises(whyllm.InputError, match="not a whyllm neuron set"):
+        NeuronSet.from_json(whyllm.explain("a b", " yes", model=additive_model({"a": 1.0}),
+                                           method="occlusion").to_json())
 
 
 def test_clamping_the_original_values_reproduces_the_output(tiny):

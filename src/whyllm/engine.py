@@ -102,7 +102,7 @@ def explain_on(model: LanguageModel, text: str, target: str | Sequence[str] | Ta
         text=text, template=template, feature_kind=features, features=inp.features,
         values=tuple(float(v) for v in result.values), base_value=float(result.base_value),
         full_value=float(result.full_value), target=tgt, method=method, params=json_safe(params),
-        seed=seed, model=model.info, fit=json_safe(result.fit), cost=meter.snapshot(),
+        seed=seed, model=model.info, fit=result.fit.normalized(), cost=meter.snapshot(),
         **matrix_fields(result, tgt, model),
     )
 

@@ -12,6 +12,7 @@ from whyllm._version import READABLE_SCHEMAS, SCHEMA_VERSION, __version__
 from whyllm.cost import Cost
 from whyllm.errors import InputError
 from whyllm.features.prompt_input import Feature
+from whyllm.fits import Fit, NoFit, fit_from_dict
 from whyllm.models.base import ModelInfo
 from whyllm.targets import Output, Target
 
@@ -48,7 +49,7 @@ class Explanation:
     params: dict[str, Any]
     seed: int | None
     model: ModelInfo
-    fit: dict[str, Any] = field(default_factory=dict)
+    fit: Fit = field(default_factory=NoFit)
     cost: Cost = field(default_factory=Cost)
     metrics: dict[str, Any] = field(default_factory=dict)
     matrix: tuple[tuple[float, ...], ...] | None = None
@@ -88,6 +89,7 @@ class Explanation:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["target"] = self.target.to_dict()
+        d["fit"] = self.fit.to_dict()
         return d
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -107,7 +109,7 @@ class Explanation:
                 values=tuple(float(v) for v in d["values"]),
                 base_value=float(d["base_value"]), full_value=float(d["full_value"]),
                 target=Target.from_dict(d["target"]), method=d["method"], params=dict(d["params"]),
-                seed=d["seed"], model=ModelInfo(**d["model"]), fit=dict(d["fit"]),
+                seed=d["seed"], model=ModelInfo(**d["model"]), fit=fit_from_dict(dict(d["fit"]), d["method"]),
                 cost=Cost(**d["cost"]), metrics=dict(d.get("metrics", {})),
                 matrix=None if matrix is None else tuple(tuple(float(v) for v in row) for row in matrix),
                 outputs=tuple(Output(**o) for o in d.get("outputs", ())),

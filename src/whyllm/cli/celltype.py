@@ -8,7 +8,8 @@ import argparse
 import json
 from pathlib import Path
 
-from whyllm.cli.common import add_model_options, check_writable, load_model_from
+from whyllm.cli import common
+from whyllm.cli.common import add_model_options, check_writable
 from whyllm.errors import InputError
 
 
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     clusters = _read_clusters(args)
     res = CelltypeResources.load(args.ontology, args.markers_db, args.annotation_map, args.relation,
                                  species=args.species)
-    model = load_model_from(args)
+    model = common.load_model_from(args)
     results = []
     for cluster in tqdm(clusters, desc="clusters", disable=args.quiet):
         results.append(annotate_cluster(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from whyllm.cli import common
 from whyllm.cli.common import (
     add_model_options,
     check_writable,
-    load_model_from,
     read_text_file,
     write_outputs,
 )
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(out)
     if args.model is None and exp.model.model_id != DEFAULT_MODEL_NAME:
         raise InputError(f"the explanation was made with {exp.model.model_id!r}; give it with --model")
-    model = load_model_from(args)
+    model = common.load_model_from(args)
     metrics = evaluate(exp, model=model).to_dict()
     exp = exp.with_metrics(metrics)
     write_outputs(exp, args)

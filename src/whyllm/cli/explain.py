@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from whyllm.cli import common
 from whyllm.cli.common import (
     RESERVED,
     add_input_options,
     add_model_options,
-    load_model_from,
-    load_proxy_from,
     prompt_args,
     write_outputs,
 )
@@ -48,10 +47,10 @@ def run(args: argparse.Namespace) -> int:
     text, template, target, options = prompt_args(args, RESERVED)
     verdict = TaskVerdict.load(args.task_verdict) if args.task_verdict else None
     choose(args.method, bool(args.proxy)).validate(args.method, options)  # before the model loads
-    model = load_model_from(args)
+    model, proxy = common.load_model_from(args), common.load_proxy_from(args)
     exp = explain(text, target, model=model, method=args.method, features=args.features, template=template,
                   budget=args.budget, seed=args.seed, perturbation=args.perturbation,
-                  max_new_tokens=args.max_new_tokens, progress=not args.quiet, proxy=load_proxy_from(args),
+                  max_new_tokens=args.max_new_tokens, progress=not args.quiet, proxy=proxy,
                   task_verdict=verdict, chat=args.chat, **options)
     if args.evaluate:
         exp = exp.with_metrics(evaluate(exp, model=model).to_dict())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from whyllm.cli import common
 from whyllm.cli.common import (
     RESERVED,
     add_input_options,
     add_model_options,
-    load_model_from,
     prompt_args,
     write_outputs,
 )
@@ -29,15 +29,14 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from whyllm.neurons import sufficient_set
     from whyllm.neurons.search import check_search_params
-    from whyllm.report.terminal import print_explanation
 
     text, template, target, options = prompt_args(args, RESERVED)
     check_search_params(options)
-    model = load_model_from(args)
+    model = common.load_model_from(args)
     exp = sufficient_set(text, target, model=model, template=template, features=args.features,
                          perturbation=args.perturbation, tau=args.tau, samples=args.samples,
                          seed=args.seed, progress=not args.quiet, **options)
     write_outputs(exp, args)
     if not args.quiet:
-        print_explanation(exp)
+        exp.print()
     return 0

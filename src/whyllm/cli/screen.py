@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from whyllm.cli import common
 from whyllm.cli.common import (
     add_model_options,
     check_writable,
-    load_model_from,
-    load_proxy_from,
     read_text_file,
 )
 from whyllm.errors import InputError
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     template = read_text_file(args.template_file) if args.template_file else args.template
     target = (args.target, args.against) if args.against is not None else args.target
     check_writable(args.save)
-    model, proxy = load_model_from(args), load_proxy_from(args)
+    model, proxy = common.load_model_from(args), common.load_proxy_from(args)
     verdict = screen_task(texts, target, model=model, proxy=proxy, task=args.task, method=args.method,
                           confidence=args.confidence, max_inputs=args.max_inputs, save=args.save,
                           template=template, features=args.features, budget=args.budget, seed=args.seed)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from whyllm.cli.common import add_model_options, check_writable, load_model_from, read_text_file
+from whyllm.cli import common
+from whyllm.cli.common import add_model_options, check_writable, read_text_file
 
 
 def add_parser(sub) -> None:
@@ -25,15 +26,14 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from whyllm.explanation import Explanation
-    from whyllm.neurons import random_control, steer
+    from whyllm.neurons import NeuronSet, random_control, steer
 
-    exp = Explanation.from_json(read_text_file(args.neurons))
+    exp = NeuronSet.from_json(read_text_file(args.neurons))
     check_writable(args.json)
     prompts = list(args.prompts)
     if args.prompts_file:
         prompts += [ln for ln in read_text_file(args.prompts_file).splitlines() if ln.strip()]
-    model = load_model_from(args)
+    model = common.load_model_from(args)
     neurons = exp
     if args.random_control:
         neurons = random_control(model, {n["name"]: n["value"] for n in exp.fit["neurons"]}, exp.prompt,

@@ -38,6 +38,7 @@ from whyllm.engine import checked_budget, explain_on, make_method, model_templat
 from whyllm.errors import BudgetError, InputError
 from whyllm.explanation import Explanation, json_safe
 from whyllm.features import PromptInput
+from whyllm.fits import FocusFit
 from whyllm.methods.base import Method, check_params
 from whyllm.models.base import LanguageModel
 from whyllm.objective import Objective
@@ -184,20 +185,20 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
     result = algo.attribute(FocusedObjective(objective, inside), budget, np.random.default_rng(seed))
     values = outside_values(inp.features, rough)
     values[inside] = result.values
-    fit = {"inner_fit": result.fit, "focus_units": [rough.features[i].text for i in chosen],
-           "focus_spans": spans, "inside": inside.tolist(), "coarse_values": list(rough.values),
-           "coarse_features": [f.text for f in rough.features], "coarse_model": coarse_model.info.model_id,
-           "samples_by": {"coarse": coarse_model.info.model_id, "fine": model.info.model_id},
-           # the proxy's cost; a coarse pass on the target is part of ``cost``
-           "coarse_cost": coarse_meter.snapshot().to_dict() if proxy is not None else None,
-           "screen": screen}
+    fit = FocusFit(inner=result.fit, focus_units=[rough.features[i].text for i in chosen],
+                   focus_spans=spans, inside=inside.tolist(), coarse_values=list(rough.values),
+                   coarse_features=[f.text for f in rough.features], coarse_model=coarse_model.info.model_id,
+                   samples_by={"coarse": coarse_model.info.model_id, "fine": model.info.model_id},
+                   # the proxy's cost; a coarse pass on the target is part of ``cost``
+                   coarse_cost=coarse_meter.snapshot().to_dict() if proxy is not None else None,
+                   screen=screen)
     params = {"fine_budget": budget, "coarse_budget": rough.params["budget"], "inner": inner,
               "coarse": coarse, "keep": keep, "perturbation": perturbation, "max_new_tokens": max_new_tokens,
               "proxy": None if proxy is None else proxy.info.model_id, **algo.params}
     return Explanation(text=text, template=template, feature_kind=features, features=inp.features,
                        values=tuple(float(v) for v in values), base_value=float(result.base_value),
                        full_value=float(result.full_value), target=tgt, method="focus",
-                       params=json_safe(params), seed=seed, model=model.info, fit=json_safe(fit),
+                       params=json_safe(params), seed=seed, model=model.info, fit=fit.normalized(),
                        cost=target_meter.snapshot())
 
 

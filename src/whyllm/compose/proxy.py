@@ -38,6 +38,7 @@ from whyllm.cost import CostMeter
 from whyllm.engine import explain_on, model_template, prepare, probability_objective
 from whyllm.errors import InputError
 from whyllm.explanation import Explanation
+from whyllm.fits import ProxyFit
 from whyllm.metrics.faithfulness import faithfulness
 from whyllm.models.base import LanguageModel
 from whyllm.objective import Objective
@@ -120,8 +121,7 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
             raise InputError("the proxy splits the text into other features than the target model")
         if chat:  # the explanation is of the target: its own chat template
             exp = replace(exp, template=target_template)
-        fit = {**exp.fit, "samples_by": proxy.info.model_id, "screen": screen,
-               "proxy_cost": proxy_meter.snapshot().to_dict()}
+        fit = ProxyFit(exp.fit, proxy.info.model_id, screen, proxy_meter.snapshot().to_dict()).normalized()
         params = {**exp.params, "proxy": proxy.info.model_id}
         outputs = tgt.outputs(model)
         same_tokens = exp.outputs == outputs  # else the proxy's columns are not the target's tokens
@@ -130,8 +130,7 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
         return replace(exp, target=tgt, model=model.info, fit=fit, params=params,
                        cost=target_meter.snapshot(), **matrix)
     exp = explain_on(model, text, tgt, method=method, features=features, meter=target_meter, **kw)
-    fit = {**exp.fit, "samples_by": model.info.model_id, "screen": screen,
-           "proxy_cost": proxy_meter.snapshot().to_dict()}
+    fit = ProxyFit(exp.fit, model.info.model_id, screen, proxy_meter.snapshot().to_dict()).normalized()
     return replace(exp, fit=fit, params={**exp.params, "proxy": proxy.info.model_id})
 
 

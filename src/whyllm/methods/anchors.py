@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
+from whyllm.fits import AnchorFit
 from whyllm.methods.bandit import kl_lower, kl_lucb, kl_upper
 from whyllm.methods.base import METHODS, Attribution, Method
 from whyllm.methods.rules import RuleSetup, setup_rules
@@ -83,7 +84,7 @@ class Anchors(Method):
             fit["warning"] = (f"the budget of {budget} model evaluations ran out before any anchor's lower "
                               f"precision bound reached {self.threshold}; this is the most precise one found")
             warnings.warn(fit["warning"], stacklevel=3)
-        return Attribution(anchor.astype(np.float64), rules.base_value, rules.full_value, fit)
+        return Attribution(anchor.astype(np.float64), rules.base_value, rules.full_value, AnchorFit(**fit))
 
 
 class _Search:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from whyllm.errors import BudgetError, InputError
+from whyllm.fits import Fit, NoFit
 from whyllm.objective import Objective
 from whyllm.registry import Registry
 
@@ -29,7 +30,7 @@ class Attribution:
     values: np.ndarray
     base_value: float
     full_value: float
-    fit: Any = field(default_factory=dict)
+    fit: Fit = field(default_factory=NoFit)
     matrix: np.ndarray | None = None
     base_columns: np.ndarray | None = None
     full_columns: np.ndarray | None = None

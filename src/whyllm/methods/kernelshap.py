@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from whyllm.fits import KernelShapFit
 from whyllm.methods.base import METHODS, Attribution, Method
 from whyllm.objective import Objective
 
@@ -114,6 +115,6 @@ class KernelShap(Method):
         cols = objective(z) if len(z) else np.zeros((0, end_cols.shape[1]))
         values = solve_constrained(z, objective.reduce(cols) if len(z) else np.zeros(0), w, base, full)
         matrix = solve_constrained(z, cols, w, end_cols[1], end_cols[0])
-        fit = {"exact": bool(exact), "coalitions": int(len(z) + 2)}
+        fit = KernelShapFit(exact=bool(exact), coalitions=int(len(z) + 2))
         return Attribution(values, base, full, fit, matrix=matrix, base_columns=end_cols[1],
                            full_columns=end_cols[0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from whyllm.fits import LimeFit
 from whyllm.methods.base import METHODS, Attribution, Method
 from whyllm.objective import Objective
 
@@ -73,7 +74,7 @@ class Lime(Method):
         w = np.sqrt(np.exp(-(dist**2) / self.kernel_width**2))
         coef, intercept, r2 = weighted_ridge(masks.astype(np.float64), y, w, self.alpha)
         matrix = weighted_ridge_columns(masks.astype(np.float64), cols, w, self.alpha)
-        fit = {"r2": r2, "intercept": intercept, "samples": int(rows),
-               "distinct_samples": len(np.unique(masks, axis=0))}
+        fit = LimeFit(r2=r2, intercept=intercept, samples=int(rows),
+                      distinct_samples=len(np.unique(masks, axis=0)))
         return Attribution(coef, base, float(y[0]), fit, matrix=matrix, base_columns=base_cols,
                            full_columns=cols[0])

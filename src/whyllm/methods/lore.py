@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from whyllm.fits import LoreFit
 from whyllm.methods.base import METHODS, Attribution, Method
 from whyllm.methods.rules import RuleSetup, setup_rules
 from whyllm.objective import Objective
@@ -107,7 +108,7 @@ class Lore(Method):
         verified = [c for c in checked if c["flips"]]
         if verified:
             values[verified[0]["perturb"]] = 1.0
-        return Attribution(values, rules.base_value, rules.full_value, fit)
+        return Attribution(values, rules.base_value, rules.full_value, LoreFit(**fit))
 
 
 def _path_conditions(tree, x: np.ndarray) -> list[tuple[int, bool]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from whyllm.fits import NoFit
 from whyllm.methods.base import METHODS, Attribution, Method
 from whyllm.objective import Objective
 
@@ -32,5 +33,5 @@ class Occlusion(Method):
         cols = objective(masks)
         vals = objective.reduce(cols)
         full, base = vals[n], vals[n + 1]
-        return Attribution(full - vals[:n], float(base), float(full), matrix=cols[n] - cols[:n],
+        return Attribution(full - vals[:n], float(base), float(full), NoFit(), matrix=cols[n] - cols[:n],
                            base_columns=cols[n + 1], full_columns=cols[n])

@@ -114,7 +114,7 @@ def sufficient_set(text: str, target: str | Sequence[str] | None = None, *, mode
                    max_size: int = 256, decision_threshold: float | None = None, max_new_tokens: int = 5,
                    seed: int | None = 0, progress: bool = False, batch_size: int = 32):
     """The smallest set of MLP neurons (found greedily) that keeps ``target``'s decision when enforced
-    at the last prompt position while the input is perturbed. Returns an :class:`Explanation` whose
+    at the last prompt position while the input is perturbed. Returns a :class:`NeuronSet` whose
     ``fit`` holds the neurons (names, original values, predicates), the enforced precision with its
     confidence bound on ``held_out`` fresh perturbations, the unenforced precision on the same
     perturbations (the baseline), and the model work in ``cost``."""
@@ -149,7 +149,7 @@ def sufficient_set(text: str, target: str | Sequence[str] | None = None, *, mode
               "max_new_tokens": max_new_tokens, "decision_threshold": decision_threshold}
     if perturbation == "replace":
         params["filler"] = filler
-    return problem.explanation(fit, params)
+    return problem.result(fit, params)
 
 
 

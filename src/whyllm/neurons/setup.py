@@ -11,11 +11,13 @@ import numpy as np
 from whyllm.cost import CostMeter
 from whyllm.engine import default_model, prepare
 from whyllm.errors import ModelError
-from whyllm.explanation import Explanation
+from whyllm.explanation import json_safe
 from whyllm.features import PromptInput
 from whyllm.features.sampler import PerturbationSampler
+from whyllm.fits import NeuronFit
 from whyllm.methods.bandit import mean_lower_bound
 from whyllm.neurons.hooks import Clamp
+from whyllm.neurons.result import NeuronSet
 from whyllm.neurons.runner import NeuronRunner
 from whyllm.neurons.sites import Sites
 from whyllm.targets import Decision, Target
@@ -114,14 +116,9 @@ class NeuronProblem:
             "gradient_ranking": [self.sites.name(int(i)) for i in ranking],
         }
 
-    def explanation(self, fit: dict, params: dict) -> Explanation:
-        import json
-
-        from whyllm.explanation import json_safe
-
-        return Explanation(
+    def result(self, fit: dict, params: dict) -> NeuronSet:
+        return NeuronSet(
             text=self.input.text, template=self.input.template, feature_kind=self.input.kind,
-            features=self.input.features, values=tuple(0.0 for _ in self.input.features),
-            base_value=self.base_value, full_value=self.full_value, target=self.target, method="neurons",
-            params=json_safe(params), seed=self.seed, model=self.model.info,
-            fit=json.loads(json.dumps(fit)), cost=self.meter.snapshot())
+            features=self.input.features, base_value=self.base_value, full_value=self.full_value,
+            target=self.target, params=json_safe(params), seed=self.seed, model=self.model.info,
+            fit=NeuronFit(**fit).normalized(), cost=self.meter.snapshot())

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from whyllm.errors import InputError, ModelError
+from whyllm.fits import NeuronFit
 from whyllm.models.hf import cache_argument, returned_cache
 from whyllm.neurons.hooks import Clamp, NeuronHooks
 from whyllm.neurons.language import judge_language
@@ -52,12 +53,12 @@ def source_activations(model, prompt: str) -> np.ndarray:
 
 
 def neuron_values(source) -> dict[str, float]:
-    """``{name: value}`` from a neurons :class:`Explanation` (or a mapping, returned as is)."""
+    """``{name: value}`` from a :class:`NeuronSet` (or a mapping, returned as is)."""
     if isinstance(source, Mapping):
         return {str(k): float(v) for k, v in source.items()}
     fit = getattr(source, "fit", None)
-    if not fit or "neurons" not in fit:
-        raise InputError("steer needs a neuron explanation (whyllm neurons --json) or {name: value}")
+    if not isinstance(fit, NeuronFit):
+        raise InputError("steer needs a neuron set (whyllm neurons --json) or {name: value}")
     return {n["name"]: float(n["value"]) for n in fit["neurons"]}
 
 

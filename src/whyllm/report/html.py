@@ -33,6 +33,7 @@ def _context(exp: Explanation) -> dict:
         "target": exp.target.describe(),
         "answer": exp.target.texts[0],
         "rule_lines": [text for text, _ in rule_lines(exp)],
+        "fit_rows": list(exp.fit.summary().items()),
     }
 
 
@@ -44,3 +45,8 @@ def render_fragment(exp: Explanation) -> str:
 def render_html(exp: Explanation) -> str:
     """A whole page with inline CSS and no external resources."""
     return _ENV.get_template("explanation.html.j2").render(page=True, **_context(exp))
+
+
+def render_neurons_html(result) -> str:
+    """A whole page for a neuron set (:class:`whyllm.neurons.NeuronSet`), every string escaped."""
+    return _ENV.get_template("neurons.html.j2").render(r=result, fit=result.fit)

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from whyllm.fits import AnchorFit, Fit, LoreFit, WrapperFit
 from whyllm.report.chunks import prompt_chunks
 
 if TYPE_CHECKING:
@@ -51,8 +52,8 @@ def print_explanation(exp: Explanation, console: Console | None = None, top: int
 
 def _print_cost(exp: Explanation, console: Console) -> None:
     c = exp.cost
-    fit = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in exp.fit.items()
-                    if not isinstance(v, (list, dict)))
+    fit = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in exp.fit.summary().items())
     if not rule_lines(exp):
         console.print(Text(f"full {exp.full_value:.4f} · base {exp.base_value:.4f} · "
                            f"sum {sum(exp.values):+.4f}" + (f" · {fit}" if fit else "")))
@@ -74,10 +75,17 @@ def print_faithfulness(metrics: dict, console: Console | None = None) -> None:
                   f"insertion AUC {metrics['insertion_auc']:.4f} (higher is better)")
 
 
+def core_fit(fit: Fit) -> Fit:
+    """The fit of the method that sampled, under any wrapper (proxy, focus)."""
+    while isinstance(fit, WrapperFit):
+        fit = fit.inner_fit()
+    return fit
+
+
 def rule_lines(exp: Explanation) -> list[tuple[str, str]]:
     """Plain-language lines for rule explanations (Anchors, LORE); empty for attributions."""
-    fit = exp.fit
-    if "anchor" in fit:
+    fit = core_fit(exp.fit)
+    if isinstance(fit, AnchorFit):
         words = " AND ".join(repr(w) for w in fit["anchor_words"]) or "nothing"
         lines = [(f"IF {words} {'is' if len(fit['anchor']) == 1 else 'are'} kept THEN "
                   f"{fit['decision']}", "bold red"),
@@ -87,7 +95,7 @@ def rule_lines(exp: Explanation) -> list[tuple[str, str]]:
         if not fit.get("confident", True):
             lines.append((f"warning: {fit.get('warning', 'not confident')}", "yellow"))
         return lines
-    if "counterfactuals" in fit:
+    if isinstance(fit, LoreFit):
         cond = " AND ".join(f"{c['word']!r} {'kept' if c['kept'] else 'perturbed'}" for c in fit["rule"])
         lines = [(f"rule: IF {cond or 'anything'} THEN {fit['decision']}", "bold red")]
         for c in fit["counterfactuals"]:
@@ -97,3 +105,26 @@ def rule_lines(exp: Explanation) -> list[tuple[str, str]]:
                       f"neighbourhood {fit['neighbourhood']}", ""))
         return lines
     return []
+
+
+def print_neurons(result, console: Console | None = None) -> None:
+    """A neuron set (:class:`whyllm.neurons.NeuronSet`): the prompt, the decision, the neurons with
+    the values they are enforced at, and the precision with and without them."""
+    console = console or Console()
+    fit = result.fit
+    console.print(Text(result.prompt) + Text(result.target.texts[0], style="bold green underline"))
+    console.print(Text(f"neurons · keeps: {fit.decision}", style="bold"))
+    table = Table()
+    for col, justify in (("neuron", "left"), ("layer", "right"), ("enforced value", "right"),
+                         ("attribution", "right")):
+        table.add_column(col, justify=justify)
+    for n in fit.neurons:
+        table.add_row(n["name"], str(n["layer"]), f"{n['value']:+.4g}", f"{n['attribution']:+.4g}")
+    console.print(table)
+    console.print(f"precision {fit.precision:.3f} enforced (lower bound {fit.precision_lb:.3f}) vs "
+                  f"{fit.precision_unenforced:.3f} unenforced, on {fit.held_out} held-out perturbations")
+    if fit.warning:
+        console.print(Text(f"warning: {fit.warning}", style="yellow"))
+    c = result.cost
+    console.print(f"cost: {c.sequences} sequences in {c.forward_passes} forward passes, {c.tokens} tokens, "
+                  f"{c.seconds:.2f} s", style="dim")
