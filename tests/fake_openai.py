@@ -35,6 +35,7 @@ class FakeOpenAIServer:
         self.logprob_fn, self.generate_text, self.sleep = logprob_fn, generate_text, sleep
         self.text_tok = text_only_tokenizer
         self.faults: deque[str] = deque()
+        self.served_models = ["gemma"]  # what GET /v1/models lists
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         server = self
@@ -42,6 +43,13 @@ class FakeOpenAIServer:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:
                 pass
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/models"):
+                    data = [{"id": m, "object": "model"} for m in server.served_models]
+                    self._send(200, json.dumps({"object": "list", "data": data}).encode())
+                else:
+                    self._send(404, b'{"error": "not found"}')
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

@@ -87,8 +87,9 @@ def test_client_error_is_not_retried(server, tokenizer):
     ("malformed", "malformed JSON"), ("nologprobs", "no prompt log-probs"), ("short", "no prompt log-probs")])
 def test_bad_answers_raise_and_cache_nothing(server, tokenizer, tmp_path, fault, message):
     cache = ScoreCache(tmp_path / "scores.sqlite")
-    server.faults.extend([fault] * 3)
     model = served(server, tokenizer, cache=cache)
+    model.revision  # noqa: B018  (identified at load time, as load_model does, before the faults)
+    server.faults.extend([fault] * 3)
     with pytest.raises(ModelError, match=message):
         model.score([REQ])
     assert cache.get_many(model._cache_key(), [REQ]) == {}  # no garbage cached

@@ -60,17 +60,19 @@ def load_model(model: str | Path | None = None, *, threads: int | None = None, b
                              "precision and device are the server's")
         url = model[len("openai:"):]
         tok = load_tokenizer(local_model_dir(tokenizer))
-        return OpenAIModel(url, served_model or "default", tok, batch_size=batch_size or 32,
-                           cache=score_cache, **server_options)
+        served = OpenAIModel(url, served_model or "default", tok, batch_size=batch_size or 32,
+                             cache=score_cache, **server_options)
+        served.revision  # noqa: B018  (identify the model now: a dead server fails at load time)
+        return served
     if server_options or served_model or tokenizer:
         raise ModelError("tokenizer, served_model and server options apply to openai: models only")
-    from whyllm.models.convert import source_revision
+    from whyllm.models.fingerprint import weights_fingerprint
     from whyllm.models.hf import load_hf
 
     configure_threads(threads)
     path = local_model_dir(model)
     return load_hf(path, batch_size=batch_size, cache=score_cache, model_id=_model_id(model, path),
-                   revision=source_revision(path), dtype=dtype, device=device,
+                   revision=weights_fingerprint(path), dtype=dtype, device=device,
                    max_batch_tokens=max_batch_tokens)
 
 

@@ -25,6 +25,7 @@ from whyllm.cost import CostMeter
 from whyllm.errors import ModelError
 from whyllm.models.base import Encoding, LanguageModel, ScoreRequest
 from whyllm.models.cache import ScoreCache
+from whyllm.models.fingerprint import weights_fingerprint
 from whyllm.models.precision import default_max_batch_tokens
 from whyllm.models.tokenizer import hf_encode
 from whyllm.models.tree_attention import KVStore, PackedBatch, packed_attention, register
@@ -341,7 +342,7 @@ def load_hf(path: str | Path, batch_size: int | None = None, cache: ScoreCache |
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-    lm = HFModel(model, tokenizer, model_id or path.name, revision or _dir_revision(path),
+    lm = HFModel(model, tokenizer, model_id or path.name, revision or weights_fingerprint(path),
                  batch_size=batch_size, cache=cache, max_batch_tokens=max_batch_tokens)
     from whyllm.models.placement import place
 
@@ -350,12 +351,3 @@ def load_hf(path: str | Path, batch_size: int | None = None, cache: ScoreCache |
 
     place(lm, want, target_device, explicit_max_tokens=max_batch_tokens, reload=reload)
     return lm
-
-
-def _dir_revision(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256((path / "config.json").read_bytes())
-    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
-    return h.hexdigest()[:16]

@@ -10,10 +10,15 @@ token is ignored); ``temperature`` is 0 and ``repeat_penalty`` 1.0, so servers t
 a repetition penalty to the echoed prompt do not distort it. Token ids come from a local copy of
 the served model's tokenizer, so features keep exact token boundaries.
 
-Failures are explicit: connection errors, timeouts, HTTP 429 and 5xx are retried with exponential
-backoff and then raise :class:`~whyllm.errors.ModelError`; a 4xx, malformed JSON, or a response
-without the needed log-probs raises at once. Only complete, finite answers reach the score cache.
-The API key is sent in a header and never logged or shown in ``repr``.
+Failures are explicit. Connection errors, timeouts, HTTP 408, 409, 425, 429, 500, 502, 503 and
+504, and answers that are not a JSON object (a truncated body) are retried with exponential
+backoff, then raise :class:`~whyllm.errors.ModelError`. Any other 4xx or 5xx, and a well-formed
+answer without the needed log-probs, raise at once. Only complete, finite answers reach the score
+cache. The API key is sent in a header and never logged or shown in ``repr``.
+
+The model's revision (part of every cache key) is the id the server reports plus the server's
+answer to a fixed probe prompt, asked for when the model is loaded (see
+:mod:`whyllm.models.fingerprint`): a different model behind the same URL never reads old scores.
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ class OpenAIModel(LanguageModel):
 
     def __init__(self, base_url: str, model_name: str, tokenizer, *, api_key: str | None = None,
                  max_context: int = 8192, timeout: float = 60.0, retries: int = 3, backoff: float = 0.5,
-                 concurrency: int = 4, batch_size: int = 32, revision: str = "served",
+                 concurrency: int = 4, batch_size: int = 32, revision: str | None = None,
                  prompt_mode: str = "auto", cache: ScoreCache | None = None) -> None:
         base = base_url.rstrip("/")
         if not base.startswith(("http://", "https://")):
@@ -84,6 +89,38 @@ class OpenAIModel(LanguageModel):
         self._mode_locked = prompt_mode != "auto"
         self.prompt_mode = "ids" if prompt_mode == "auto" else prompt_mode
 
+    @property
+    def revision(self) -> str:
+        """The server's model id and probe fingerprint (see :mod:`whyllm.models.fingerprint`),
+        asked for once, before the first score is read from or written to the cache."""
+        if self._revision is None:
+            self._revision = self.identify()
+        return self._revision
+
+    @revision.setter
+    def revision(self, value: str | None) -> None:
+        self._revision = value
+
+    def served_id(self) -> str:
+        """The model id the server reports for ``model_name`` (``GET /v1/models``), or the name."""
+        req = urllib.request.Request(self.base_url + "/models", headers=self._headers(), method="GET")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                listed = json.loads(resp.read()).get("data", [])
+        except (OSError, ValueError, AttributeError):
+            return self.model_name  # no /models endpoint: the probe alone identifies the model
+        ids = [m.get("id") for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        if self.model_name in ids:
+            return self.model_name
+        return ids[0] if len(ids) == 1 else self.model_name
+
+    def identify(self) -> str:
+        """Ask the server which model it runs: its reported id and its log-probs on a fixed probe."""
+        from whyllm.models.fingerprint import PROBE_CONTINUATION, PROBE_TEXT, probe_fingerprint
+
+        probe = ScoreRequest(self.encode(PROBE_TEXT).ids, self.encode_continuation(PROBE_CONTINUATION))
+        return probe_fingerprint(self.served_id(), self._score_one(probe))
+
     def __repr__(self) -> str:  # no API key here
         return f"OpenAIModel(base_url={self.base_url!r}, model={self.model_name!r})"
 
@@ -98,9 +135,7 @@ class OpenAIModel(LanguageModel):
     def _post(self, path: str, body: dict) -> dict:
         """POST JSON with retries; returns the decoded object or raises ModelError."""
         data = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        headers = self._headers()
         url = self.base_url + path
         ids_prompt = isinstance(body.get("prompt"), list)
         last = ""
@@ -113,6 +148,12 @@ class OpenAIModel(LanguageModel):
                 last = str(exc)
                 log.warning("%s: %s (attempt %d of %d)", url, last, attempt + 1, self.retries + 1)
         raise ModelError(f"the model server at {self.base_url} failed {self.retries + 1} times: {last}")
+
+    def _headers(self) -> dict:
+        headers = {"Content-Type": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
 
     def _post_once(self, url: str, data: bytes, headers: dict, ids_prompt: bool = False) -> dict:
         self.http_calls += 1
