@@ -35,3 +35,13 @@ def tmp_cache(tmp_path):
     cache = ScoreCache(tmp_path / "scores.sqlite")
     yield cache
     cache.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that loads the real Gemma model carries the ``gemma`` marker (so that
+    ``-m "not gemma"`` really runs without it): a test that does not is a collection error."""
+    unmarked = [item.nodeid for item in items
+                if "gemma" in getattr(item, "fixturenames", ()) and item.get_closest_marker("gemma") is None]
+    if unmarked:
+        raise pytest.UsageError("tests use the gemma fixture without the gemma marker: "
+                                + ", ".join(unmarked))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import whyllm
 from whyllm.cli import main
+from whyllm.compose.proxy import TaskVerdict, paired_t_pvalues
 
 pytestmark = pytest.mark.gemma
 SST = "Review: {text}\nSentiment (positive or negative):"
@@ -67,7 +69,7 @@ def test_chat_template_perturbs_only_the_user_text(smollm, gemma):
         whyllm.explain("a fine film", " yes", model=gemma, chat=True)  # a base model
 
 
-def test_cli_task_screen(both, tmp_path):
+def test_cli_task_screen(both, tmp_path, capsys):
     texts = tmp_path / "texts.txt"
     texts.write_text("a gorgeous, witty, seductive movie.\nthe plot is boilerplate from start to finish.\n"
                      "an utterly charming and hilarious film.\nit is a dull, lifeless mess.\n"
@@ -78,4 +80,16 @@ def test_cli_task_screen(both, tmp_path):
                  "--budget", "16", "--max-inputs", "5", "--quiet"]) == 0
     verdict = json.loads(save.read_text())
     assert verdict["task"] == "sst2" and len(verdict["d"]) == 5 and verdict["target_calls"] > 0
-    assert isinstance(verdict["authorised"], bool) and 0 <= verdict["p_value"] <= 1
+    # the verdict is the sequential test's: p is the one-sided t-test of the stored d values, and
+    # the proxy is authorised exactly when p < 1 - confidence
+    d = np.array(verdict["d"])
+    assert np.all((d >= -0.9 - 1e-9) & (d <= 1 + 1e-9))  # d = q_proxy - 0.9 q_target, q in [0, 1]
+    p_greater, _ = paired_t_pvalues(d)
+    assert verdict["p_value"] == pytest.approx(p_greater, abs=1e-12)
+    assert verdict["authorised"] == (p_greater < 1 - verdict["confidence"])
+    # each of the 5 inputs costs the target two explanations' worth of calls (16 each) plus the AOPC
+    # measurements, and the proxy one explanation
+    assert verdict["target_calls"] >= 5 * (16 + 1) and verdict["proxy_calls"] >= 5 * 16
+    assert TaskVerdict.load(save) == TaskVerdict(**verdict)
+    line = capsys.readouterr().out
+    assert f"mean d = {d.mean():+.4f}" in line and f"one-sided p = {p_greater:.4g}" in line

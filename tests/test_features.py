@@ -49,6 +49,7 @@ def test_template_parts_are_fixed(toy):
     assert toy.decode(inp.ids_for(np.array([True, False, True]))) == "Q: a c A:"
 
 
+@pytest.mark.gemma
 def test_removal_keeps_other_tokens_exactly(gemma):
     inp = PromptInput(gemma, "the acting was superb, though the ending dragged.",
                       template="Review: {text}\nSentiment:", features="words")
@@ -61,6 +62,7 @@ def test_removal_keeps_other_tokens_exactly(gemma):
     assert "superb" not in gemma.decode(kept) and "acting was though" in gemma.decode(kept)
 
 
+@pytest.mark.gemma
 def test_token_features_and_replacement(gemma):
     inp = PromptInput(gemma, "Paris is nice", features="tokens", perturbation="replace", filler=" _")
     assert [f.text for f in inp.features] == ["Paris", " is", " nice"]
@@ -68,6 +70,7 @@ def test_token_features_and_replacement(gemma):
     assert out == "<bos>Paris _ nice"
 
 
+@pytest.mark.gemma
 def test_items_on_real_tokenizer(gemma):
     inp = PromptInput(gemma, "CD3D, CD3E, IL7R", template="Markers: {text}. Cell type:", features="items")
     assert [f.text for f in inp.features] == ["CD3D", "CD3E", "IL7R"]
