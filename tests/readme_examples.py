@@ -91,6 +91,7 @@ def run_python(block: Block, globs: dict) -> tuple[int, str]:
     report: list[str] = []
     runner = doctest.DocTestRunner(checker=TolerantChecker(), optionflags=doctest.ELLIPSIS)
     runner.run(test, out=report.append, clear_globs=False)
+    globs.update(test.globs)  # a DocTest runs in a copy: later blocks see what this one defined
     return runner.failures, "".join(report)
 
 

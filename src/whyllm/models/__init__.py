@@ -19,8 +19,10 @@ def _make_cache(cache: bool | str | Path | ScoreCache | None) -> ScoreCache | No
         return cache
     if cache is False:
         return None
-    if cache is True:
-        return ScoreCache(default_cache_dir() / "scores.sqlite")
+    if cache is True:  # $WHYLLM_SCORE_CACHE, else scores.sqlite in the user cache
+        import os
+
+        return ScoreCache(os.environ.get("WHYLLM_SCORE_CACHE") or default_cache_dir() / "scores.sqlite")
     return ScoreCache(cache)
 
 
@@ -37,7 +39,8 @@ def load_model(model: str | Path | None = None, *, threads: int | None = None, b
     model (``served_model`` names it on the server; ``tokenizer`` is a local folder or spec whose
     tokenizer equals the server's, default Gemma's; ``server_options`` go to
     :class:`~whyllm.models.openai.OpenAIModel`: ``api_key``, ``timeout``, ``retries``, ``concurrency``).
-    ``cache`` is ``True`` (the user cache's SQLite score store), ``False``, a path, or a
+    ``cache`` is ``True`` (the SQLite score store at ``$WHYLLM_SCORE_CACHE``, else in the user
+    cache), ``False``, a path, or a
     :class:`ScoreCache`. ``threads`` defaults to 1 under CI and to the idle cores otherwise.
 
     ``dtype`` is ``auto`` (bfloat16 on CUDA; on a CPU bfloat16 only where it has native bfloat16

@@ -204,10 +204,10 @@ class NeuronRunner:
                                    for a, gi in zip(per_site, g)], 1)
                     # rows of one prompt share the last-position activations: their gradients add up
                     summed = torch.zeros(len(chunk.prompts), g.shape[1]).index_add_(
-                        0, torch.tensor(chunk.row_prompt), g.detach())
+                        0, torch.tensor(chunk.row_prompt), g.detach().float().cpu())
                     grads.append(summed.numpy())
                 if record or grad:
-                    acts.append(hooks.recorded().detach()[chunk.first_row].numpy())
+                    acts.append(hooks.recorded().detach()[chunk.first_row].float().cpu().numpy())
             values.append(v.detach().double().numpy())
             margins.append(m.detach().double().numpy())
             done += len(chunk.prompts)
