@@ -4,8 +4,8 @@ Python blocks are doctests run in one namespace, in order; console blocks are ``
 lines run through the CLI's ``main``, each followed by the output it must print (stdout and stderr
 together; a command that shows ``whyllm: error:`` must exit with 2, the others with 0). Numbers are
 compared within the tolerance of :mod:`tests.readme_examples`. They run from a folder holding a copy
-of ``examples/`` and a small AnnData file with planted markers, with a fresh score cache, so the
-cache counts are those of a first run. The served-model command talks to a local stand-in server
+of ``examples/`` and a small AnnData file with planted markers, with fresh score caches (one for the
+Python blocks, one per console block), so the cache counts are those of a first run. The served-model command talks to a local stand-in server
 that answers with Gemma's own log-probs (the real ``llama_cpp.server`` runs in ``make test-server``).
 Everything but the structure check needs the real Gemma model.
 """
@@ -68,9 +68,12 @@ def test_python_example(block, workdir):
 
 @pytest.mark.gemma
 @pytest.mark.parametrize("block", CONSOLE, ids=[f"line{b.line}" for b in CONSOLE])
-def test_console_example(block, workdir, capsys, gemma):
+def test_console_example(block, workdir, capsys, gemma, monkeypatch):
     from tests.fake_openai import FakeOpenAIServer
     from whyllm.cli import main
+
+    # each transcript is a first run: its own fresh score cache
+    monkeypatch.setenv("WHYLLM_SCORE_CACHE", str(workdir / f"console-{block.line}.sqlite"))
 
     def gemma_logprobs(ids: list[int]) -> list[float]:
         return [0.0, *gemma.plain_logprobs(ids[:1], ids[1:]).tolist()]
