@@ -157,6 +157,11 @@ def summarize(done, case_names, methods, args):
     summary, n_cases, n_stab = {}, set(), set()
     # only prompts every method has finished, so that all rows average over the same prompts
     complete = [c for c in case_names if all((c, m, 0) in done for m in methods)]
+    # stability: only prompts every seeded method ran with every seed, so that every row's Kendall
+    # tau and Jaccard average over the same prompts (deterministic methods: 1 by construction)
+    seeded = [m for m in methods if m not in DETERMINISTIC]
+    stab_cases = [c for c in complete if args.seeds > 1
+                  and all((c, m, s) in done for m in seeded for s in range(args.seeds))]
     for m in methods:
         firsts = [done[(c, m, 0)] for c in complete]
         if not firsts:
@@ -164,13 +169,11 @@ def summarize(done, case_names, methods, args):
         row = {k: float(np.mean([r.get(k, np.nan) for r in firsts]))
                for k in ("passes", "seqs", "tokens", "seconds", "comp", "suff", "del", "ins")}
         taus, jacs = [], []
-        for c in complete:
-            runs = [done[(c, m, s)]["values"] for s in range(args.seeds) if (c, m, s) in done]
-            if len(runs) == args.seeds and len(runs) > 1:
-                st = stability(runs)
-                taus.append(st["kendall_tau"])
-                jacs.append(st["top_k_jaccard"])
-                n_stab.add(c)
+        for c in stab_cases if m not in DETERMINISTIC else []:
+            st = stability([done[(c, m, s)]["values"] for s in range(args.seeds)])
+            taus.append(st["kendall_tau"])
+            jacs.append(st["top_k_jaccard"])
+            n_stab.add(c)
         if m in DETERMINISTIC:
             taus, jacs = [1.0], [1.0]
         row["tau"] = float(np.mean(taus)) if taus else float("nan")

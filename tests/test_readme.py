@@ -5,8 +5,9 @@ lines run through the CLI's ``main``, each followed by the output it must print 
 together; a command that shows ``whyllm: error:`` must exit with 2, the others with 0). Numbers are
 compared within the tolerance of :mod:`tests.readme_examples`. They run from a folder holding a copy
 of ``examples/`` and a small AnnData file with planted markers, with fresh score caches (one for the
-Python blocks, one per console block), so the cache counts are those of a first run. The served-model command talks to a local stand-in server
-that answers with Gemma's own log-probs (the real ``llama_cpp.server`` runs in ``make test-server``).
+Python blocks, one per console block), so the cache counts are those of a first run. The
+served-model command talks to a local stand-in server that answers with Gemma's own log-probs (the
+real ``llama_cpp.server`` runs in ``make test-server``).
 Everything but the structure check needs the real Gemma model.
 """
 
