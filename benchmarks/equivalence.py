@@ -65,7 +65,8 @@ def gemma_cases():
 
 def record(name: str, exp: whyllm.Explanation) -> dict:
     return {"case": name, "values": list(exp.values), "base": exp.base_value, "full": exp.full_value,
-            "method": exp.method, "params": exp.params, "fit": exp.fit, "target": exp.target.to_dict()}
+            "method": exp.method, "params": exp.params, "target": exp.target.to_dict(),
+            "fit": exp.fit.to_dict() if hasattr(exp.fit, "to_dict") else exp.fit}
 
 
 def compute(out: str, gemma: bool) -> None:

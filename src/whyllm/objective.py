@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from whyllm.cost import CostMeter
-from whyllm.features.prompt_input import PromptInput
+from whyllm.features.protocol import InterpretableInput
 from whyllm.models.base import LanguageModel
 from whyllm.targets import Target
 
@@ -28,7 +28,7 @@ class Objective:
     them (what a method's budget bounds). With ``with_top`` the scorer also says whether the target
     is still the model's greedy choice (:meth:`is_top`)."""
 
-    def __init__(self, model: LanguageModel, prompt_input: PromptInput, target: Target,
+    def __init__(self, model: LanguageModel, prompt_input: InterpretableInput, target: Target,
                  meter: CostMeter | None = None, progress: bool = False, with_top: bool = False) -> None:
         self.model = model
         self.input = prompt_input

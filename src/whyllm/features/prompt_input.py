@@ -1,13 +1,9 @@
-"""What a feature is and what removing it means (cf. captum's ``InterpretableInput``).
-
-A :class:`PromptInput` holds the tokenized prompt (template with the text in its ``{text}`` slot)
-and the token indices of each feature. Methods only see boolean masks (True = keep); the input turns
-a mask into token ids by one of three perturbations of the removed features: ``delete`` their
-tokens, ``replace`` them with a filler, or replace them with ``model-words``: a word the model itself
-finds plausible in that slot (its top next-token guesses after the left context, computed once per
-feature), so perturbed texts stay natural (cf. Ribeiro et al. 2018, "Anchors", which samples
-replacement words from a language model). It works in token-id space: untouched text keeps its
-exact tokens (no decode/re-tokenize drift).
+"""What a feature is: a :class:`PromptInput` holds the tokenized prompt (template with the text in
+its ``{text}`` slot) and the token indices of each feature (cf. captum's ``InterpretableInput``;
+it implements :class:`~whyllm.features.protocol.InterpretableInput`). Methods only see boolean masks
+(True = keep); the input turns a mask into token ids with its perturbation strategy
+(:mod:`whyllm.features.perturbations`: ``delete``, ``replace`` with a filler, ``model-words``). It
+works in token-id space: untouched text keeps its exact tokens (no decode/re-tokenize drift).
 """
 
 from __future__ import annotations
@@ -18,16 +14,11 @@ import numpy as np
 
 from whyllm.cost import CostMeter
 from whyllm.errors import ContextLengthError, InputError
+from whyllm.features.perturbations import PERTURBATIONS, Perturbation
 from whyllm.features.segmenters import SEGMENTERS
 from whyllm.models.base import LanguageModel
-from whyllm.registry import Registry
 
 SLOT = "{text}"
-PERTURBATIONS: Registry[str] = Registry("perturbation")
-PERTURBATIONS.register("delete")("delete")
-PERTURBATIONS.register("replace")("replace")
-PERTURBATIONS.register("model-words")("model-words")
-N_CANDIDATES = 8
 
 
 @dataclass(frozen=True)
@@ -71,18 +62,21 @@ class PromptInput:
             raise ContextLengthError(f"the prompt is {len(enc.ids)} tokens; the model's context window "
                                      f"is {model.max_context}")
         self.ids = enc.ids
-        replace = perturbation == "replace"
-        self.filler_ids = model.encode(filler, add_special_tokens=False).ids if replace else ()
         spans = segment(text)
         owner = self._owners(enc.offsets, enc.special, lo, hi, spans)
         self.groups, self.features = self._group(owner, enc.offsets, lo, spans)
         if not self.groups:
             raise InputError(f"the text has no {features} to attribute to")
-        self.candidates: list[tuple[int, ...]] = []
-        if perturbation == "model-words":
-            prefixes = [self.ids[:g[0]] for g in self.groups]
-            self.candidates = model.word_candidates(prefixes, [self.ids[g[0]] for g in self.groups],
-                                                    N_CANDIDATES, meter=meter)
+        self.perturber: Perturbation = PERTURBATIONS.get(perturbation).build(model, self.ids, self.groups,
+                                                                             filler, meter)
+
+    @property
+    def candidates(self) -> list[tuple[int, ...]]:
+        """The model's replacement words per feature (``model-words``; empty otherwise)."""
+        return list(getattr(self.perturber, "candidates", []))
+
+    def choice_counts(self) -> list[int] | None:
+        return self.perturber.choice_counts()
 
     def _owners(self, offsets, special, lo, hi, spans) -> list[int | None]:
         """Feature index (into ``spans``, or token rank for ``tokens``) of each token, None if fixed."""
@@ -130,8 +124,8 @@ class PromptInput:
     def ids_for(self, keep: np.ndarray, choice: np.ndarray | None = None) -> tuple[int, ...]:
         """Token ids of the prompt with the features where ``keep`` is False removed.
 
-        For ``model-words``, ``choice[f]`` picks which candidate word replaces feature ``f``
-        (default: the model's most plausible one)."""
+        ``choice[f]`` picks among the perturbation's options for feature ``f`` (``model-words``:
+        which candidate word; default the model's most plausible one)."""
         keep = np.asarray(keep, dtype=bool)
         if keep.shape != (self.n_features,):
             raise ValueError(f"mask has shape {keep.shape}, expected ({self.n_features},)")
@@ -146,11 +140,7 @@ class PromptInput:
             f = drop.get(t)
             if f is None:
                 out.append(tok)
-            elif self.perturbation == "replace" and f != last:
-                out.extend(self.filler_ids)
-            elif self.perturbation == "model-words" and f != last:
-                options = self.candidates[f]
-                pick = 0 if choice is None else int(choice[f]) % len(options)
-                out.append(options[pick])
+            elif f != last:  # once per run of a removed feature's tokens
+                out.extend(self.perturber.replacement(f, None if choice is None else choice[f]))
             last = f
         return tuple(out)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from whyllm.features.prompt_input import PromptInput
+from whyllm.features.protocol import InterpretableInput
 
 
 class PerturbationSampler:
-    """Draws perturbed versions of a :class:`PromptInput` with a private generator."""
+    """Draws perturbed versions of an input with a private generator."""
 
-    def __init__(self, inp: PromptInput, rng: np.random.Generator, p: float = 0.5) -> None:
+    def __init__(self, inp: InterpretableInput, rng: np.random.Generator, p: float = 0.5) -> None:
         self.input, self.rng, self.p = inp, rng, p
 
     def presence(self, fixed: np.ndarray, n: int) -> np.ndarray:
@@ -27,9 +27,10 @@ class PerturbationSampler:
 
     def token_ids(self, present: np.ndarray) -> list[tuple[int, ...]]:
         """Token ids for each presence row (a random candidate word for each replaced feature)."""
-        if self.input.perturbation != "model-words":
+        counts = self.input.choice_counts()
+        if counts is None:
             return [self.input.ids_for(row) for row in present]
-        sizes = np.array([len(c) for c in self.input.candidates])
+        sizes = np.array(counts)
         choices = self.rng.integers(0, 1 << 30, size=present.shape) % sizes
         return [self.input.ids_for(row, choice) for row, choice in zip(present, choices)]
 

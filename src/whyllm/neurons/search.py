@@ -147,8 +147,7 @@ def sufficient_set(text: str, target: str | Sequence[str] | None = None, *, mode
               "sample_proba": sample_proba,
               "pool": pool, "verify": verify, "max_size": max_size, "perturbation": perturbation,
               "max_new_tokens": max_new_tokens, "decision_threshold": decision_threshold}
-    if perturbation == "replace":
-        params["filler"] = filler
+    params.update(problem.input.perturber.recorded())
     return problem.result(fit, params)
 
 
