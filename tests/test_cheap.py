@@ -116,3 +116,38 @@ def test_focus_drops_units_that_do_not_fit_the_budget():
     assert len(exp.fit["focus_units"]) == 2 and exp.cost.sequences <= 12
     with pytest.raises(InputError, match="focus refines with one of"):
         whyllm.explain(LONG, "yes", model=toy(FOCUS_W), method="focus", inner="anchors")
+
+
+def test_focus_budget_that_cannot_work_fails_before_any_model_call():
+    many = " ".join(f"w{i} x{i} y{i}." for i in range(60))  # 60 sentences: LIME's coarse pass needs 63
+    model = toy(FOCUS_W)
+    with pytest.raises(whyllm.BudgetError, match=r"focus needs a budget of at least 69 .* got 30"):
+        whyllm.explain(many, "yes", model=model, method="focus", inner="lime", budget=30)
+    with pytest.raises(whyllm.BudgetError, match="needs a budget of at least 63"):
+        whyllm.explain(many, "yes", model=model, method="focus", inner="lime", coarse_budget=20)
+    assert model.rows_scored == 0
+
+
+def test_focus_splits_a_total_budget_when_the_target_runs_both_passes():
+    # the README's case: --budget 30 and no coarse_budget; the coarse pass takes half
+    model = toy(FOCUS_W)
+    exp = whyllm.explain(LONG, "yes", model=model, method="focus", inner="lime", keep=2, budget=30)
+    assert exp.params["coarse_budget"] == 15 and exp.cost.sequences <= 30
+    assert exp.fit["focus_units"][0] == "alpha delta gamma."
+
+
+def test_focus_reads_the_task_verdict():
+    target, proxy = toy(FOCUS_W), toy(FOCUS_W)
+    refused = TaskVerdict("t", proxy.model_id, target.model_id, "lime", authorised=False)
+    exp = whyllm.explain(LONG, "yes", model=target, proxy=proxy, method="focus", inner="kernelshap",
+                         keep=1, coarse_budget=8, budget=16, task_verdict=refused)
+    assert exp.fit["screen"] == {"task": False}  # no instance screen: the verdict refused the proxy
+    assert exp.fit["samples_by"]["coarse"] == target.model_id and proxy.rows_scored == 0
+    allowed = TaskVerdict("t", proxy.model_id, target.model_id, "lime", authorised=True)
+    exp = whyllm.explain(LONG, "yes", model=target, proxy=proxy, method="focus", inner="kernelshap",
+                         keep=1, coarse_budget=8, budget=16, task_verdict=allowed)
+    assert exp.fit["screen"]["task"] is True and exp.fit["samples_by"]["coarse"] == proxy.model_id
+    with pytest.raises(InputError, match="goes with a proxy"):
+        whyllm.explain(LONG, "yes", model=target, method="focus", task_verdict=allowed)
+    with pytest.raises(InputError, match="goes with a proxy"):
+        whyllm.explain(LONG, "yes", model=target, method="lime", task_verdict=allowed)
