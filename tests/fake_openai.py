@@ -2,7 +2,7 @@
 
 Log-probs come from ``logprob_fn(ids) -> list of per-token log-probs`` (position 0 gets None, as
 servers do); a queue of scripted faults (``"500"``, ``"sleep"``, ``"malformed"``, ``"nologprobs"``,
-``"short"``, ``"400"``) is consumed one per request before normal answers resume.
+``"short"``, or any HTTP status such as ``"400"``) is consumed one per request before normal answers resume.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class FakeOpenAIServer:
                     return
                 if fault == "sleep":
                     time.sleep(server.sleep)
-                if fault in ("500", "400"):
+                if fault is not None and fault.isdigit():  # any HTTP status, e.g. "500", "429", "404"
                     self._send(int(fault), b'{"error": "scripted"}')
                 elif fault == "malformed":
                     self._send(200, b'{"choices": [{"logprobs": ')

@@ -50,3 +50,10 @@ def test_no_private_name_is_imported_across_packages():
                     if private and source_package != package and node.module != package:
                         found.append(f"{path.relative_to(SRC)}: from {node.module} import {alias.name}")
     assert found == []
+
+
+def test_documented_modules_are_reachable_after_import_whyllm():
+    code = ("import whyllm; whyllm.metrics.rules.anchor_precision; whyllm.compose.proxy.screen_task; "
+            "whyllm.targets.span; whyllm.fits.LimeFit; whyllm.neurons.NeuronSet; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -184,3 +184,36 @@ def test_served_gemma_matches_local_gemma(gemma):
         local = whyllm.explain("Eiffel Tower in the city of", " Paris", model=gemma, **kw)
         assert np.allclose(remote.values, local.values, atol=1e-3)
         assert remote.model.backend == "openai" and remote.cost.sequences == local.cost.sequences
+
+
+@pytest.mark.parametrize("status", [408, 409, 425, 429, 500, 502, 503, 504])
+def test_documented_statuses_are_retried(server, tokenizer, status):
+    from whyllm.models.openai import RETRY_STATUS
+
+    assert status in RETRY_STATUS
+    model = served(server, tokenizer)
+    server.faults.extend([str(status)])
+    assert np.allclose(model.score([REQ])[0], expected(REQ))
+    assert len(server.requests) == 2  # the fault, then the retry
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 501])
+def test_other_statuses_raise_at_once(server, tokenizer, status):
+    model = served(server, tokenizer)
+    server.faults.extend([str(status)])
+    with pytest.raises(ModelError, match=f"HTTP {status}"):
+        model.score([REQ])
+    assert len(server.requests) == 1
+
+
+def test_documented_retry_policy_matches_the_code():
+    """The module docstring and README name exactly the statuses the code retries."""
+    from pathlib import Path
+
+    import whyllm.models.openai as backend
+
+    listed = "HTTP 408, 409, 425, 429, 500, 502, 503 and"
+    assert listed in " ".join(backend.__doc__.split()) and sorted(backend.RETRY_STATUS) == [
+        408, 409, 425, 429, 500, 502, 503, 504]
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert "HTTP 408, 409, 425, 429, 500, 502, 503 and 504" in readme
