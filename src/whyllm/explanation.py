@@ -17,6 +17,17 @@ from whyllm.models.base import ModelInfo
 from whyllm.targets import Output, Target
 
 
+def parse_json_object(text: str, what: str) -> dict[str, Any]:
+    """``text`` as a JSON object, or an :class:`InputError` that says it is not ``what``."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"not {what}: the JSON is not an object")
+    return data
+
+
 def json_safe(d: dict[str, Any]) -> dict[str, Any]:
     """Parameters as JSON would give them back (tuples -> lists), so round-trips are exact."""
     return json.loads(json.dumps(d))
@@ -122,13 +133,7 @@ class Explanation:
 
     @classmethod
     def from_json(cls, text: str) -> Explanation:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise InputError("not a whyllm explanation: the JSON is not an object")
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json_object(text, "a whyllm explanation"))
 
     # --- views -----------------------------------------------------------------------------
     def to_frame(self):

@@ -16,6 +16,7 @@ from typing import Any
 from whyllm._version import READABLE_SCHEMAS, SCHEMA_VERSION, __version__
 from whyllm.cost import Cost
 from whyllm.errors import InputError
+from whyllm.explanation import parse_json_object
 from whyllm.features import Feature
 from whyllm.fits import NeuronFit, fit_from_dict
 from whyllm.models.base import ModelInfo
@@ -76,13 +77,7 @@ class NeuronSet:
 
     @classmethod
     def from_json(cls, text: str) -> NeuronSet:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise InputError("not a whyllm neuron set: the JSON is not an object")
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json_object(text, "a whyllm neuron set"))
 
     def print(self, console=None) -> None:
         from whyllm.report.terminal import print_neurons
