@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from whyllm.report.chunks import prompt_chunks
+from whyllm.report.matrix import answer_sentences, has_answer_matrix, top_sources
 from whyllm.report.terminal import rule_lines
 
 if TYPE_CHECKING:
@@ -34,7 +36,27 @@ def _context(exp: Explanation) -> dict:
         "answer": exp.target.texts[0],
         "rule_lines": [text for text, _ in rule_lines(exp)],
         "fit_rows": list(exp.fit.summary().items()),
+        **matrix_context(exp),
     }
+
+
+def matrix_context(exp: Explanation) -> dict:
+    """The heatmap of the features x answer-tokens matrix and the answer's sentences, for the page's
+    script: clicking a sentence colours the prompt by that sentence's sources."""
+    if not has_answer_matrix(exp):
+        return {"matrix": None}
+    m = exp.matrix_array
+    peak = float(np.abs(m).max()) or 1.0
+    cells = [[(float(v), heat_color(float(v), min(1.0, abs(float(v)) / peak))) for v in row] for row in m]
+    sentences = answer_sentences(exp)
+    colours = []
+    for s in sentences:
+        top = max((abs(v) for v in s.values), default=0.0) or 1.0
+        colours.append([heat_color(v, min(1.0, abs(v) / top)) for v in s.values])
+    return {"matrix": {"outputs": [o.text for o in exp.outputs], "cells": cells,
+                       "features": [f.text for f in exp.features],
+                       "sentences": [(s.text, [top_sources(s, exp)]) for s in sentences],
+                       "sentence_colours": colours}}
 
 
 def render_fragment(exp: Explanation) -> str:

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from whyllm.fits import AnchorFit, Fit, LoreFit, WrapperFit
 from whyllm.report.chunks import prompt_chunks
+from whyllm.report.matrix import answer_sentences, top_sources
 
 if TYPE_CHECKING:
     from whyllm.explanation import Explanation
@@ -47,7 +48,19 @@ def print_explanation(exp: Explanation, console: Console | None = None, top: int
         table.add_row(str(rank), Text(exp.features[i].text), f"{v:+.4f}",
                       Text(bar, style="red" if v >= 0 else "blue"))
     console.print(table)
+    print_answer_sources(exp, console)
     _print_cost(exp, console)
+
+
+def print_answer_sources(exp: Explanation, console: Console, k: int = 3) -> None:
+    """For an answer of several tokens: the top sources of each of its sentences."""
+    sentences = answer_sentences(exp)
+    if not sentences:
+        return
+    console.print(Text("top sources of each answer sentence", style="bold"))
+    for s in sentences:
+        tops = ", ".join(f"{text!r} {value:+.3f}" for text, value in top_sources(s, exp, k))
+        console.print(Text(f"{s.text.strip()!r}: ") + Text(tops))
 
 
 def _print_cost(exp: Explanation, console: Console) -> None:
