@@ -66,3 +66,22 @@ def test_heatmap_has_every_cell_and_escapes_every_string():
 def test_a_single_token_or_contrast_target_has_no_sentence_view():
     exp = whyllm.explain(" ".join(WORDS), " A0", model=model(), method="kernelshap", budget=16)
     assert answer_sentences(exp) == [] and "Answer tokens" not in exp.to_html()
+
+
+def test_cli_answer_span_by_characters_or_text(tmp_path, monkeypatch, capsys):
+    import whyllm.cli.common
+    from whyllm.cli import main
+
+    monkeypatch.setattr(whyllm.cli.common, "load_model_from", lambda args: model())
+    answer = " " + " ".join(ANSWER)
+    for spec in ("A2 A3.", f"{answer.index('A2')}:{len(answer)}"):
+        out = tmp_path / "s.json"
+        assert main(["explain", " ".join(WORDS), "--target", answer, "--answer-span", spec, "--budget", "16",
+                     "--json", str(out), "--quiet"]) == 0
+        exp = whyllm.Explanation.from_json(out.read_text())
+        assert exp.target.kind == "span" and [o.text for o in exp.outputs] == ["A2", "A3."]
+        assert {exp.features[i].text for i in exp.ranking()[:2]} == {"blue", "</script><b>x"}
+    capsys.readouterr()
+    assert main(["explain", "red", "--target", answer, "--answer-span", "nowhere"]) == 2
+    assert "neither START:END nor a part of the answer" in capsys.readouterr().err
+    assert main(["explain", "red", "--target", " a", "--against", " b", "--answer-span", "0:1"]) == 2

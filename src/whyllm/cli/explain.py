@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from whyllm.cli import common
 from whyllm.cli.common import (
@@ -12,6 +13,7 @@ from whyllm.cli.common import (
     prompt_args,
     write_outputs,
 )
+from whyllm.errors import InputError
 
 
 def add_parser(sub) -> None:
@@ -29,6 +31,9 @@ def add_parser(sub) -> None:
     ex.add_argument("--task-verdict", metavar="JSON", help="a task screen's verdict (whyllm screen --save)")
     ex.add_argument("--chat", action="store_true", help="send the template (or text) as the user turn of the "
                     "model's chat template; only the user's text is perturbed")
+    ex.add_argument("--answer-span", metavar="START:END|TEXT",
+                    help="explain only this part of the --target answer (characters START:END, or the "
+                    "first occurrence of TEXT), given the answer before it")
     ex.add_argument("--budget", type=int, help="most distinct inputs to score (default: method's)")
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--max-new-tokens", type=int, default=5, help="length of the greedy answer")
@@ -38,6 +43,21 @@ def add_parser(sub) -> None:
     add_model_options(ex)
 
 
+def answer_span(target, spec: str):
+    """``--answer-span``: characters ``START:END`` of the answer, or the first occurrence of a text."""
+    from whyllm.targets import span
+
+    if not isinstance(target, str):
+        raise InputError("--answer-span needs --target (the whole answer) and no --against")
+    m = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", spec)
+    if m:
+        return span(target, int(m.group(1)), int(m.group(2)))
+    at = target.find(spec)
+    if not spec or at < 0:
+        raise InputError(f"--answer-span {spec!r} is neither START:END nor a part of the answer {target!r}")
+    return span(target, at, at + len(spec))
+
+
 def run(args: argparse.Namespace) -> int:
     from whyllm.api import evaluate, explain
     from whyllm.compose import choose
@@ -45,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from whyllm.report.terminal import print_explanation, print_faithfulness
 
     text, template, target, options = prompt_args(args, RESERVED)
+    if args.answer_span is not None:
+        target = answer_span(target, args.answer_span)
     verdict = TaskVerdict.load(args.task_verdict) if args.task_verdict else None
     choose(args.method, bool(args.proxy)).validate(args.method, options)  # before the model loads
     model, proxy = common.load_model_from(args), common.load_proxy_from(args)
