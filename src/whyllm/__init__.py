@@ -11,6 +11,7 @@
 from whyllm import compose, engine, methods, metrics, neurons, tasks
 from whyllm._version import SCHEMA_VERSION, __version__
 from whyllm.api import evaluate, explain
+from whyllm.cite import cite, cited_sources
 from whyllm.cost import Cost
 from whyllm.errors import (
     BudgetError,
@@ -38,6 +39,8 @@ __all__ = [
     "UnknownNameError",
     "WhyllmError",
     "__version__",
+    "cite",
+    "cited_sources",
     "compose",
     "engine",
     "evaluate",

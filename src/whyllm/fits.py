@@ -98,6 +98,18 @@ class LimeFit(Fit):
     kind: ClassVar[str] = "lime"
 
 
+@FITS.register("lasso")
+@dataclass(frozen=True)
+class LassoFit(Fit):
+    """ContextCite's LASSO surrogate: R^2 on its ablations, intercept, ablations drawn and distinct."""
+
+    r2: float
+    intercept: float
+    samples: int
+    distinct_samples: int
+    kind: ClassVar[str] = "lasso"
+
+
 @FITS.register("kernelshap")
 @dataclass(frozen=True)
 class KernelShapFit(Fit):
@@ -254,5 +266,5 @@ def _untyped(d: dict) -> Fit:
     return NoFit()
 
 
-__all__ = ["FITS", "AnchorFit", "Fit", "FocusFit", "KernelShapFit", "LimeFit", "LoreFit", "NeuronFit",
-           "NoFit", "ProxyFit", "fit_from_dict"]
+__all__ = ["FITS", "AnchorFit", "Fit", "FocusFit", "KernelShapFit", "LassoFit", "LimeFit", "LoreFit",
+           "NeuronFit", "NoFit", "ProxyFit", "fit_from_dict"]

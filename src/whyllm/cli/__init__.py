@@ -17,7 +17,7 @@ from whyllm.errors import WhyllmError
 EXIT_USAGE = 2
 #: command name -> module under whyllm.cli with ``add_parser(sub)`` and ``run(args)``
 COMMANDS = {"explain": "explain", "evaluate": "evaluate", "neurons": "neurons", "steer": "steer",
-            "screen": "screen", "celltype": "celltype"}
+            "screen": "screen", "celltype": "celltype", "cite": "cite"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ import numpy as np
 from whyllm.cost import CostMeter
 from whyllm.errors import ContextLengthError, InputError
 from whyllm.features.perturbations import PERTURBATIONS, Perturbation
-from whyllm.features.segmenters import SEGMENTERS
+from whyllm.features.segmenters import SEGMENTERS, STRICT
 from whyllm.models.base import LanguageModel
 
 SLOT = "{text}"
@@ -63,7 +63,7 @@ class PromptInput:
                                      f"is {model.max_context}")
         self.ids = enc.ids
         spans = segment(text)
-        owner = self._owners(enc.offsets, enc.special, lo, hi, spans)
+        owner = self._owners(enc.offsets, enc.special, lo, hi, spans, strict=features in STRICT)
         self.groups, self.features = self._group(owner, enc.offsets, lo, spans)
         if not self.groups:
             raise InputError(f"the text has no {features} to attribute to")
@@ -78,7 +78,7 @@ class PromptInput:
     def choice_counts(self) -> list[int] | None:
         return self.perturber.choice_counts()
 
-    def _owners(self, offsets, special, lo, hi, spans) -> list[int | None]:
+    def _owners(self, offsets, special, lo, hi, spans, strict: bool = False) -> list[int | None]:
         """Feature index (into ``spans``, or token rank for ``tokens``) of each token, None if fixed."""
         owner: list[int | None] = []
         rank = 0
@@ -97,7 +97,10 @@ class PromptInput:
                 rel = p - lo
                 hit = [i for i, (a, b) in enumerate(spans) if a <= rel < b]
                 before = [i for i, (a, _) in enumerate(spans) if a <= rel]
-                owner.append(hit[0] if hit else (before[-1] if before else 0))
+                if strict and not hit:
+                    owner.append(None)  # fixed text between the spans (a document's header)
+                else:
+                    owner.append(hit[0] if hit else (before[-1] if before else 0))
         return owner
 
     def _group(self, owner, offsets, lo, spans):

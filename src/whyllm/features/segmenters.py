@@ -83,3 +83,32 @@ def items(text: str) -> list[Span]:
         if e > s:
             out.append((s, e))
     return out
+
+
+#: the header ``cite`` puts before each document: ``Document [i](Title: t) `` or ``Document [i] ``
+DOCUMENT_HEADER = re.compile(r"Document \[\d+\](?:\(Title: .*?\))? ")
+#: segmenters whose spans leave text fixed: a token outside every span is never perturbed
+#: (elsewhere such a token, whitespace or punctuation, goes with the feature before it)
+STRICT = {"documents", "document-sentences"}
+
+
+def _document_bodies(text: str) -> list[Span]:
+    out = []
+    for s, e in paragraphs(text):
+        m = DOCUMENT_HEADER.match(text, s)
+        start = m.end() if m and m.end() < e else s
+        out.append((start, e))
+    return out
+
+
+@SEGMENTERS.register("documents")
+def documents(text: str) -> list[Span]:
+    """The documents of a context (paragraphs), each without its ``Document [i](Title: t)`` header,
+    which stays fixed."""
+    return _document_bodies(text)
+
+
+@SEGMENTERS.register("document-sentences")
+def document_sentences(text: str) -> list[Span]:
+    """The sentences of each document of a context; the headers stay fixed."""
+    return [(s + a, s + b) for s, e in _document_bodies(text) for a, b in sentences(text[s:e])]
