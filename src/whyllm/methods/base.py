@@ -44,6 +44,8 @@ class Method(ABC):
     kind: ClassVar[str] = "attribution"
     #: a tag, as scikit-learn's: the method attributes every output column at once (a matrix)
     multi_output: ClassVar[bool] = False
+    #: a tag: the method reads the model's internals (gradients, attention), so it needs the hf backend
+    white_box: ClassVar[bool] = False
 
     @classmethod
     def param_names(cls) -> tuple[str, ...]:

@@ -1,0 +1,187 @@
+"""White-box baselines for local transformers models: gradients and attention on the input.
+
+* ``saliency``: the L2 norm of d(target column)/d(input embedding) at each token (Simonyan, Vedaldi
+  & Zisserman 2014, "Deep Inside Convolutional Networks");
+* ``input_x_gradient``: embedding · gradient, summed over the hidden dimension (Shrikumar et al.
+  2016, "Not Just a Black Box");
+* ``integrated_gradients``: (embedding - baseline) · the mean gradient along the straight path from
+  a zero baseline, ``steps`` points (a right Riemann sum), batched (Sundararajan, Taly & Yan 2017,
+  "Axiomatic Attribution for Deep Networks");
+* ``attention``: the attention weight from the positions that predict the answer tokens to each
+  input token, averaged over heads and the last ``layers`` layers (the baseline ContextCite and
+  AttriBoT compare against).
+
+Token scores are summed into the input's features (any feature kind; template tokens are left out),
+one column per answer token (the target's signed per-token log-probs), so these methods give the
+features x answer-tokens matrix too; the values are its row sums. Each costs one forward and one
+backward per answer column (IG: per column, ``steps`` rows), counted in the cost; the budget does
+not apply. ContextCite and AttriBoT report these as weak baselines: they are here to be measured
+against, not trusted.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from whyllm.errors import ModelError
+from whyllm.fits import NoFit
+from whyllm.methods.base import METHODS, Attribution, Method
+from whyllm.objective import Objective
+
+
+def _local(objective: Objective):
+    lm = objective.model
+    if not hasattr(lm, "model") or not hasattr(lm.model, "get_input_embeddings"):
+        raise ModelError("white-box methods need a local transformers model (the 'hf' backend)")
+    return lm
+
+
+def _rows(objective: Objective) -> list[tuple[list[int], int, int, int]]:
+    """(token ids, first answer position, answer length, sign) of each scored part of the target."""
+    out = []
+    for sign, req in zip(objective.target.signs, objective.target.requests(objective.input.ids)):
+        out.append((list(req.prompt) + list(req.continuation), len(req.prompt), len(req.continuation), sign))
+    return out
+
+
+def _column_logprobs(lm, embeds, ids, start, n):
+    """Per-answer-token log-probs (n,) for a batch of input embeddings (b, len, dim): (b, n)."""
+    import torch
+
+    hidden = lm.model.base_model(inputs_embeds=embeds, use_cache=False).last_hidden_state
+    logits = lm._logits_from_hidden(hidden[:, start - 1:start - 1 + n]).float()
+    targets = torch.tensor(ids[start:start + n], device=logits.device)
+    return torch.log_softmax(logits, dim=-1)[:, torch.arange(n), targets]
+
+
+def _to_features(objective: Objective, token_scores: np.ndarray) -> np.ndarray:
+    """(prompt tokens, columns) -> (features, columns): each feature's tokens summed."""
+    groups = objective.input.groups
+    return np.stack([token_scores[g].sum(axis=0) for g in groups])
+
+
+def _finish(objective: Objective, matrix: np.ndarray, fit=None) -> Attribution:
+    n = objective.n_features
+    ends = np.array([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
+    cols = objective(ends)  # the full and the empty input, for the base and full values
+    full, base = (float(v) for v in objective.reduce(cols))
+    return Attribution(matrix.sum(axis=1), base, full, fit if fit is not None else NoFit(), matrix=matrix,
+                       base_columns=cols[1], full_columns=cols[0])
+
+
+class GradientMethod(Method):
+    """Shared path: per target part and answer column, gradients of the log-prob w.r.t. the input
+    embeddings; subclasses turn (embedding, gradient) into token scores."""
+
+    multi_output: ClassVar[bool] = True
+    white_box: ClassVar[bool] = True
+    steps: int = 1
+
+    def min_budget(self, n_features: int) -> int:
+        return 0
+
+    def default_budget(self, n_features: int) -> int:
+        return 2
+
+    def check_budget(self, n_features: int, budget: int) -> None:
+        return None
+
+    def token_scores(self, emb, grad):  # (len, dim), (len, dim) -> (len,)
+        raise NotImplementedError
+
+    def attribute(self, objective: Objective, budget: int, rng: np.random.Generator) -> Attribution:
+        import torch
+
+        lm = _local(objective)
+        columns = []
+        n_prompt = len(objective.input.ids)
+        for ids, start, n, sign in _rows(objective):
+            with torch.inference_mode(False), torch.enable_grad():
+                emb = lm.model.get_input_embeddings()(torch.tensor([ids], device=lm.device)).detach()
+                scale = torch.linspace(1.0 / self.steps, 1.0, self.steps, device=emb.device,
+                                       dtype=emb.dtype).view(-1, 1, 1) if self.steps > 1 else None
+                path = (emb * scale if scale is not None else emb.clone()).requires_grad_(True)
+                lp = _column_logprobs(lm, path, ids, start, n)  # (steps, n)
+                for j in range(n):
+                    (grad,) = torch.autograd.grad(lp[:, j].sum(), path, retain_graph=j < n - 1)
+                    g = grad.mean(dim=0)[:n_prompt].float()
+                    scores = self.token_scores(emb[0, :n_prompt].float(), g)
+                    columns.append(sign * scores.detach().cpu().numpy())
+            objective.meter.forward_passes += 1
+            objective.meter.sequences += self.steps
+            objective.meter.tokens += self.steps * len(ids)
+        matrix = _to_features(objective, np.stack(columns, axis=1).astype(np.float64))
+        return _finish(objective, matrix)
+
+
+@METHODS.register("saliency")
+class Saliency(GradientMethod):
+    name = "saliency"
+
+    def token_scores(self, emb, grad):
+        return grad.norm(dim=-1)
+
+
+@METHODS.register("input_x_gradient")
+class InputXGradient(GradientMethod):
+    name = "input_x_gradient"
+
+    def token_scores(self, emb, grad):
+        return (emb * grad).sum(dim=-1)
+
+
+@METHODS.register("integrated_gradients")
+class IntegratedGradients(GradientMethod):
+    name = "integrated_gradients"
+
+    def __init__(self, steps: int = 16) -> None:
+        self.steps = int(steps)
+
+    def token_scores(self, emb, grad):
+        return (emb * grad).sum(dim=-1)  # baseline 0: (x - 0) times the path-averaged gradient
+
+
+@METHODS.register("attention")
+class Attention(Method):
+    name = "attention"
+    multi_output = True
+    white_box = True
+
+    def __init__(self, layers: int = 1) -> None:
+        self.layers = int(layers)
+
+    def min_budget(self, n_features: int) -> int:
+        return 0
+
+    def default_budget(self, n_features: int) -> int:
+        return 2
+
+    def check_budget(self, n_features: int, budget: int) -> None:
+        return None
+
+    def attribute(self, objective: Objective, budget: int, rng: np.random.Generator) -> Attribution:
+        import torch
+
+        lm = _local(objective)
+        n_prompt = len(objective.input.ids)
+        columns = []
+        previous = getattr(lm.model.config, "_attn_implementation", None)
+        lm.model.set_attn_implementation("eager")
+        try:
+            for ids, start, n, sign in _rows(objective):
+                with torch.inference_mode():
+                    ids_t = torch.tensor([ids], device=lm.device)
+                    out = lm.model.base_model(input_ids=ids_t, use_cache=False, output_attentions=True)
+                att = torch.stack([a[0].float() for a in out.attentions[-self.layers:]]).mean(dim=(0, 1))
+                for j in range(n):  # position start-1+j predicts answer token j
+                    columns.append(sign * att[start - 1 + j, :n_prompt].cpu().numpy())
+                objective.meter.forward_passes += 1
+                objective.meter.sequences += 1
+                objective.meter.tokens += len(ids)
+        finally:
+            if previous:
+                lm.model.set_attn_implementation(previous)
+        matrix = _to_features(objective, np.stack(columns, axis=1).astype(np.float64))
+        return _finish(objective, matrix)
