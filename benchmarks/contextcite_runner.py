@@ -77,7 +77,8 @@ def main() -> None:
                 peak = int(line.split()[1]) * 1024
     order = np.argsort(-np.asarray(attributions))[:3]
     print(json.dumps({"seconds": seconds, "peak_rss": peak, "sources": cc.num_sources,
-                      "top3": [int(i) for i in order]}))
+                      "top3": [int(i) for i in order],
+                      "attributions": [float(v) for v in np.asarray(attributions)]}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,164 @@
+"""Context attribution against ContextCite, on NQ-open multi-document prompts (issue 16).
+
+    .venv/bin/python benchmarks/cite.py --threads 1 [--sets 10docs,30docs] [--systems ...] [-n N]
+    .venv/bin/python benchmarks/cite.py --summarize
+
+Prompts: each NQ-open question (``../shared/data/nq_open``) with its gold passage among seeded
+distractors (other questions' gold passages), the gold one first, in the middle or last; the
+Lost-in-the-Middle QA prompt of ``whyllm.cite``; the gold answer as the response; documents as
+sources. ``10docs``: 30 prompts of 10 documents; ``30docs``: 10 prompts of 30.
+
+Systems (same Gemma model, float32): whyllm ``lime``, ``contextcite`` (LASSO) and ``kernelshap``
+at 32 and 64 ablations, ``occlusion`` (leave-one-out), the white-box baselines, and ContextCite
+0.0.4 itself (``.venv-contextcite``, ``benchmarks/contextcite_runner.py``, its default batch of 1)
+at 32 and 64 ablations. Every attribution vector is scored by whyllm's code on the same target:
+top-k log-prob drop (k = 1, 3, 5), LDS on 64 held-out random ablations (seed 314159), gold
+recall@1 and @3, target calls and wall seconds. Runs are lines of ``benchmarks/results/cite.jsonl``
+(resumable: a killed run recomputes only what is missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from prompts import DATA
+
+import whyllm
+from whyllm.cite import context_prompt, read_context
+from whyllm.engine import objective_for
+from whyllm.metrics.attribution_scores import lds, logprob_drop
+from whyllm.tasks.retrieval import load_nq_open
+
+ROOT = Path(__file__).resolve().parents[1]
+STORE = ROOT / "benchmarks" / "results" / "cite.jsonl"
+SETS = {"10docs": (30, 10), "30docs": (10, 30)}
+WHYLLM = [("lime", 32), ("contextcite", 32), ("kernelshap", 32), ("lime", 64), ("contextcite", 64),
+          ("occlusion", None), ("saliency", None), ("input_x_gradient", None),
+          ("integrated_gradients", None), ("attention", None)]
+
+
+def cases(set_name: str, records: list[dict]) -> list[dict]:
+    """The set's prompts: question i, gold at the first, middle and last position in turn."""
+    n_prompts, n_docs = SETS[set_name]
+    offset = 0 if set_name == "10docs" else 100
+    out = []
+    for p in range(n_prompts):
+        i = offset + p
+        rec = records[i]
+        gold = next(c for c in rec["ctxs"] if c.get("isgold", True))
+        pos = (0, n_docs // 2, n_docs - 1)[p % 3]
+        rng = np.random.default_rng(1000 + i)
+        others = [records[j]["ctxs"][0] for j in rng.permutation(len(records)) if j != i][:n_docs - 1]
+        docs = [*others[:pos], gold, *others[pos:]]
+        out.append({"case": f"{set_name}-{p}", "query": rec["question"], "answer": " " + rec["answers"][0],
+                    "docs": [{"title": d["title"], "text": d["text"]} for d in docs], "gold": pos})
+    return out
+
+
+def scores(case: dict, exp: whyllm.Explanation, values, model) -> dict:
+    value = objective_for(exp, model).value
+    order = np.argsort(-np.asarray(values), kind="stable")
+    drop = logprob_drop(value, order, len(values))
+    return {"drop1": drop[1], "drop3": drop[3], "drop5": drop[5],
+            "lds": lds(value, values, exp.base_value, count=64),
+            "recall1": float(case["gold"] in order[:1]), "recall3": float(case["gold"] in order[:3])}
+
+
+def run_contextcite(case: dict, model_dir: Path, ablations: int, threads: int) -> dict:
+    text, template, _ = context_prompt(read_context(case["docs"]), case["query"])
+    job = {"model_dir": str(model_dir), "text": text, "template": template, "answer": case["answer"],
+           "num_ablations": ablations, "threads": threads, "sources": "paragraph"}
+    py = ROOT / ".venv-contextcite" / "bin" / "python"
+    out = subprocess.run([str(py), str(ROOT / "benchmarks" / "contextcite_runner.py")], input=json.dumps(job),
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sets", default="10docs,30docs")
+    ap.add_argument("--systems", default="whyllm,contextcite")
+    ap.add_argument("-n", type=int, default=None, help="first N prompts of each set")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--summarize", action="store_true")
+    args = ap.parse_args()
+    if args.summarize:
+        print(summarize())
+        return 0
+    done = {(r["case"], r["system"]) for r in load()}
+    model = whyllm.load_model(dtype="float32", cache=False, threads=args.threads)
+    from whyllm.models import local_model_dir
+
+    records = load_nq_open(DATA / "nq_open" / "nq-open-oracle.jsonl.gz")
+    systems = args.systems.split(",")
+    for set_name in args.sets.split(","):
+        for case in cases(set_name, records)[:args.n]:
+            todo = []
+            if "whyllm" in systems:
+                todo += [(f"whyllm {m}" + (f" {b}" if b else ""), m, b) for m, b in WHYLLM]
+            if "contextcite" in systems:
+                todo += [(f"ContextCite {b}", "contextcite-peer", b) for b in (32, 64)
+                         if set_name == "10docs" or b == 32]
+            for system, method, budget in todo:
+                if (case["case"], system) in done or (set_name == "30docs" and budget == 64):
+                    continue
+                t = time.perf_counter()
+                if method == "contextcite-peer":
+                    exp = whyllm.cite(case["docs"], case["query"], case["answer"], model=model,
+                                      method="occlusion")  # features and target for scoring only
+                    peer = run_contextcite(case, local_model_dir(None), budget, args.threads)
+                    values, calls, seconds = peer["attributions"], budget, peer["seconds"]
+                else:
+                    exp = whyllm.cite(case["docs"], case["query"], case["answer"], model=model, method=method,
+                                      budget=budget)
+                    values, calls, seconds = list(exp.values), exp.cost.sequences, time.perf_counter() - t
+                row = {"case": case["case"], "set": set_name, "system": system, "calls": calls,
+                       "seconds": seconds, "n_sources": len(values), **scores(case, exp, values, model)}
+                with open(STORE, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                print(system, case["case"], {k: round(v, 3) for k, v in row.items()
+                                             if isinstance(v, float)}, flush=True)
+    print(summarize())
+    return 0
+
+
+def load() -> list[dict]:
+    if not STORE.exists():
+        return []
+    return [json.loads(line) for line in STORE.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def summarize() -> str:
+    rows = load()
+    lines = []
+    for set_name in SETS:
+        mine = [r for r in rows if r["set"] == set_name]
+        if not mine:
+            continue
+        systems = list(dict.fromkeys(r["system"] for r in mine))
+        # only prompts every system finished, so that every row averages over the same prompts
+        cases_all = set.intersection(*({r["case"] for r in mine if r["system"] == s} for s in systems))
+        lines += [f"\n### {set_name}: {len(cases_all)} prompts\n",
+                  "| system | calls | seconds | drop@1 ↑ | drop@3 ↑ | drop@5 ↑ | LDS ↑ | recall@1 "
+                  "| recall@3 |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for s in systems:
+            rs = [r for r in mine if r["system"] == s and r["case"] in cases_all]
+            m = {k: float(np.nanmean([r[k] for r in rs])) for k in
+                 ("calls", "seconds", "drop1", "drop3", "drop5", "lds", "recall1", "recall3")}
+            lines.append(f"| {s} | {m['calls']:.0f} | {m['seconds']:.2f} | {m['drop1']:.3f} "
+                         f"| {m['drop3']:.3f} | {m['drop5']:.3f} | {m['lds']:.3f} | {m['recall1']:.2f} "
+                         f"| {m['recall3']:.2f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
