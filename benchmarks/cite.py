@@ -13,8 +13,9 @@ at 32 and 64 ablations, ``occlusion`` (leave-one-out), the white-box baselines, 
 0.0.4 itself (``.venv-contextcite``, ``benchmarks/contextcite_runner.py``, its default batch of 1)
 at 32 and 64 ablations. Every attribution vector is scored by whyllm's code on the same target:
 top-k log-prob drop (k = 1, 3, 5), LDS on 64 held-out random ablations (seed 314159), gold
-recall@1 and @3, target calls and wall seconds. Runs are lines of ``benchmarks/results/cite.jsonl``
-(resumable: a killed run recomputes only what is missing).
+recall@1 and @3, target calls and wall seconds (of the explanation alone; the scoring runs on a
+second copy of the model whose score cache shares the held-out ablations). Runs are lines of
+``benchmarks/results/cite.jsonl`` (resumable: a killed run recomputes only what is missing).
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def main() -> int:
     ap.add_argument("--sets", default="10docs,30docs")
     ap.add_argument("--systems", default="whyllm,contextcite")
     ap.add_argument("-n", type=int, default=None, help="first N prompts of each set")
+    ap.add_argument("--skip", default="", help="comma-separated whyllm methods to leave out")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--summarize", action="store_true")
     args = ap.parse_args()
@@ -94,7 +96,10 @@ def main() -> int:
         print(summarize())
         return 0
     done = {(r["case"], r["system"]) for r in load()}
-    model = whyllm.load_model(dtype="float32", cache=False, threads=args.threads)
+    model = whyllm.load_model(dtype="float32", cache=False, threads=args.threads)  # explains, timed
+    # scores every system's ranking; its cache shares the held-out ablations between systems
+    scorer = whyllm.load_model(dtype="float32", cache=STORE.with_suffix(".scores.sqlite"),
+                               threads=args.threads)
     from whyllm.models import local_model_dir
 
     records = load_nq_open(DATA / "nq_open" / "nq-open-oracle.jsonl.gz")
@@ -103,7 +108,8 @@ def main() -> int:
         for case in cases(set_name, records)[:args.n]:
             todo = []
             if "whyllm" in systems:
-                todo += [(f"whyllm {m}" + (f" {b}" if b else ""), m, b) for m, b in WHYLLM]
+                skip = set(args.skip.split(","))
+                todo += [(f"whyllm {m}" + (f" {b}" if b else ""), m, b) for m, b in WHYLLM if m not in skip]
             if "contextcite" in systems:
                 todo += [(f"ContextCite {b}", "contextcite-peer", b) for b in (32, 64)
                          if set_name == "10docs" or b == 32]
@@ -121,7 +127,7 @@ def main() -> int:
                                       budget=budget)
                     values, calls, seconds = list(exp.values), exp.cost.sequences, time.perf_counter() - t
                 row = {"case": case["case"], "set": set_name, "system": system, "calls": calls,
-                       "seconds": seconds, "n_sources": len(values), **scores(case, exp, values, model)}
+                       "seconds": seconds, "n_sources": len(values), **scores(case, exp, values, scorer)}
                 with open(STORE, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(row) + "\n")
                 print(system, case["case"], {k: round(v, 3) for k, v in row.items()
