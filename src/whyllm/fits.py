@@ -100,13 +100,9 @@ class LimeFit(Fit):
 
 @FITS.register("lasso")
 @dataclass(frozen=True)
-class LassoFit(Fit):
+class LassoFit(LimeFit):
     """ContextCite's LASSO surrogate: R^2 on its ablations, intercept, ablations drawn and distinct."""
 
-    r2: float
-    intercept: float
-    samples: int
-    distinct_samples: int
     kind: ClassVar[str] = "lasso"
 
 

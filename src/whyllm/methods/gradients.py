@@ -71,13 +71,11 @@ def _finish(objective: Objective, matrix: np.ndarray, fit=None) -> Attribution:
                        base_columns=cols[1], full_columns=cols[0])
 
 
-class GradientMethod(Method):
-    """Shared path: per target part and answer column, gradients of the log-prob w.r.t. the input
-    embeddings; subclasses turn (embedding, gradient) into token scores."""
+class WhiteBox(Method):
+    """A method that reads the model's internals once: no sampling budget, every answer column."""
 
     multi_output: ClassVar[bool] = True
     white_box: ClassVar[bool] = True
-    steps: int = 1
 
     def min_budget(self, n_features: int) -> int:
         return 0
@@ -87,6 +85,13 @@ class GradientMethod(Method):
 
     def check_budget(self, n_features: int, budget: int) -> None:
         return None
+
+
+class GradientMethod(WhiteBox):
+    """Shared path: per target part and answer column, gradients of the log-prob w.r.t. the input
+    embeddings; subclasses turn (embedding, gradient) into token scores."""
+
+    steps: int = 1
 
     def token_scores(self, emb, grad):  # (len, dim), (len, dim) -> (len,)
         raise NotImplementedError
@@ -144,22 +149,11 @@ class IntegratedGradients(GradientMethod):
 
 
 @METHODS.register("attention")
-class Attention(Method):
+class Attention(WhiteBox):
     name = "attention"
-    multi_output = True
-    white_box = True
 
     def __init__(self, layers: int = 1) -> None:
         self.layers = int(layers)
-
-    def min_budget(self, n_features: int) -> int:
-        return 0
-
-    def default_budget(self, n_features: int) -> int:
-        return 2
-
-    def check_budget(self, n_features: int, budget: int) -> None:
-        return None
 
     def attribute(self, objective: Objective, budget: int, rng: np.random.Generator) -> Attribution:
         import torch
