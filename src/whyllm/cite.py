@@ -29,9 +29,8 @@ from whyllm.engine import default_model
 from whyllm.errors import InputError
 from whyllm.explanation import Explanation
 from whyllm.models.base import LanguageModel
+from whyllm.tasks.retrieval import INSTRUCTION
 
-INSTRUCTION = ("Write a high-quality answer for the given question using only the provided search results "
-               "(some of which might be irrelevant).")
 DEFAULT_TEMPLATE = INSTRUCTION + "\n\n{context}\n\nQuestion: {query}\nAnswer:"
 SOURCES = {"documents": "documents", "sentences": "document-sentences"}
 
