@@ -5,6 +5,12 @@ Classifier". As in the reference ``LimeTextExplainer``: each sample removes a un
 (1..n) of uniformly drawn features; the kernel is ``sqrt(exp(-d^2 / w^2))`` on the cosine distance
 (x100) of the mask to the full input, width 25; the surrogate is ridge regression (alpha 1, with
 intercept); its weighted R^2 is reported so a poor fit is visible.
+
+By default the budget covers at least one sample per feature (n + 3 evaluations), so the surrogate
+is determined by its data. ``underdetermined=True`` lifts that floor to 3, as the reference
+implementation allows: the ridge penalty keeps the fit defined with fewer samples than features.
+That is plain LIME on long documents at a small budget, the setting in which Focus-LIME (arXiv
+2602.04607) shows its attributions dilute.
 """
 
 from __future__ import annotations
@@ -51,12 +57,14 @@ class Lime(Method):
     name = "lime"
     multi_output = True
 
-    def __init__(self, kernel_width: float = 25.0, alpha: float = 1.0) -> None:
+    def __init__(self, kernel_width: float = 25.0, alpha: float = 1.0, underdetermined: bool = False) -> None:
         self.kernel_width = kernel_width
         self.alpha = alpha
+        self.underdetermined = bool(underdetermined)
 
     def min_budget(self, n_features: int) -> int:
-        return min(n_features + 3, 2**n_features + 1)
+        floor = 3 if self.underdetermined else n_features + 3
+        return min(floor, 2**n_features + 1)
 
     def attribute(self, objective: Objective, budget: int, rng: np.random.Generator) -> Attribution:
         n = objective.n_features

@@ -1,0 +1,191 @@
+"""Focus on long documents, as Focus-LIME (arXiv 2602.04607) measures it (issue 16).
+
+    .venv/bin/python benchmarks/focus_longdoc.py --threads 2 [-n 20] [--budget 32]
+    .venv/bin/python benchmarks/focus_longdoc.py --summarize
+
+Prompts: 20 NQ-open questions (``../shared/data/nq_open``, questions 200-219), each with its gold
+Wikipedia passage among 20 distractors (other questions' gold passages, drawn with seed 2000 + i),
+the gold one first, in the middle or last in turn: 21 passages, 2,000-2,600 words, in
+``whyllm.cite``'s Lost-in-the-Middle QA prompt. The target is the gold answer (teacher-forced).
+Features are the words of the context (every word, headers included).
+
+Methods, at one fixed target budget (``--budget``, 32 target calls by default):
+
+* ``lime``: plain word-level LIME, all its samples over every word;
+* ``focus``: ``method="focus"`` with the documents as coarse units, ``keep=1``: a coarse LIME over
+  the 21 documents on the target (3/8 of the budget: 12 calls), then word-level LIME inside the best
+  document with the rest;
+* ``random``: a seeded random ranking of the words (what no explanation gets).
+
+Scores, on the same model: the drop of the answer's probability (and of its log-probability) after
+deleting the top 10, 50 and 100 words (``aopc10``, ``aopc50``, ``aopc100``: the AOPC points the
+paper reports), and evidence recall@5: the share of the gold passage's answer words (words of the
+gold passage that spell a word of a gold answer) among the 5 top-ranked words, with ``gold5``, the
+share of the top 5 inside the gold passage. Rows go to ``benchmarks/results/focus_longdoc.jsonl``
+(resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from prompts import DATA
+
+import whyllm
+from whyllm.cite import context_prompt, read_context
+from whyllm.engine import objective_for
+from whyllm.tasks.retrieval import load_nq_open
+
+STORE = Path(__file__).resolve().parent / "results" / "focus_longdoc.jsonl"
+N_DOCS, FIRST = 21, 200
+KS = (10, 50, 100)
+KEEP = 1
+
+
+def cases(records: list[dict], n: int) -> list[dict]:
+    out = []
+    for p in range(n):
+        i = FIRST + p
+        rec = records[i]
+        gold = next(c for c in rec["ctxs"] if c.get("isgold", True))
+        pos = (0, N_DOCS // 2, N_DOCS - 1)[p % 3]
+        rng = np.random.default_rng(2000 + i)
+        others = [records[j]["ctxs"][0] for j in rng.permutation(len(records)) if j != i][:N_DOCS - 1]
+        docs = [*others[:pos], gold, *others[pos:]]
+        text, template, spans = context_prompt(read_context(docs), rec["question"])
+        out.append({"case": f"nq-{i}", "text": text, "template": template, "answer": " " + rec["answers"][0],
+                    "answers": rec["answers"], "gold_span": (spans[pos]["start"], spans[pos]["end"]),
+                    "gold_pos": pos})
+    return out
+
+
+def _norm(word: str) -> str:
+    return re.sub(r"\W+", "", word.lower())
+
+
+def evidence(case: dict, words) -> tuple[list[int], list[int]]:
+    """Indices of the gold passage's words, and of those that spell a word of a gold answer."""
+    s, e = case["gold_span"]
+    inside = [j for j, w in enumerate(words) if s <= w.start and w.end <= e]
+    answer_words = {_norm(w) for a in case["answers"] for w in a.split()} - {""}
+    return inside, [j for j in inside if _norm(words[j].text) in answer_words]
+
+
+def scores(case: dict, exp: whyllm.Explanation, order: np.ndarray, scorer) -> dict:
+    value = objective_for(exp, scorer).value
+    n = len(exp.features)
+    masks = np.ones((len(KS) + 1, n), dtype=bool)
+    for i, k in enumerate(KS, start=1):
+        masks[i, order[:k]] = False
+    logp = np.asarray(value(masks), dtype=np.float64)
+    prob = np.exp(logp)
+    inside, ev = evidence(case, exp.features)
+    top5 = set(int(j) for j in order[:5])
+    row = {"n_words": n, "n_evidence": len(ev), "p_full": float(prob[0]),
+           "top10": [exp.features[int(j)].text for j in order[:10]],
+           "recall5": (len(top5 & set(ev)) / len(ev)) if ev else float("nan"),
+           "gold5": len(top5 & set(inside)) / 5}
+    for i, k in enumerate(KS, start=1):
+        row[f"aopc{k}"] = float(prob[0] - prob[i])
+        row[f"logdrop{k}"] = float(logp[0] - logp[i])
+    return row
+
+
+def run_case(case: dict, method: str, model, scorer, budget: int) -> list[dict]:
+    kw = {"template": case["template"], "seed": 0, "features": "words", "budget": budget,
+          "underdetermined": True}  # fewer samples than words, as the paper's plain LIME
+    t = time.perf_counter()
+    if method == "lime":
+        exp = whyllm.explain(case["text"], case["answer"], model=model, method="lime", **kw)
+    else:
+        exp = whyllm.explain(case["text"], case["answer"], model=model, method="focus", inner="lime",
+                             coarse="documents", keep=KEEP, coarse_budget=budget * 3 // 8, **kw)
+    seconds = time.perf_counter() - t
+    order = np.argsort(-np.asarray(exp.values), kind="stable")
+    row = {"case": case["case"], "method": method, "calls": exp.cost.sequences, "seconds": seconds,
+           "gold_pos": case["gold_pos"], **scores(case, exp, order, scorer)}
+    if method == "focus":
+        row["focus_has_gold"] = any(s <= case["gold_span"][0] < e for s, e in exp.fit["focus_spans"])
+        rng = np.random.default_rng(7)
+        rand = {"case": case["case"], "method": "random", "calls": 0, "seconds": 0.0,
+                "gold_pos": case["gold_pos"],
+                **scores(case, exp, rng.permutation(len(exp.features)), scorer)}
+        return [row, rand]
+    return [row]
+
+
+def load() -> list[dict]:
+    if not STORE.exists():
+        return []
+    return [json.loads(x) for x in STORE.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def summarize() -> str:
+    rows = load()
+    methods = ["lime", "focus", "random"]
+    per_method = [{r["case"] for r in rows if r["method"] == m} for m in methods]
+    done = set.intersection(*per_method) if rows else set()
+    if not done:
+        return "no results yet"
+    words = np.mean([r["n_words"] for r in rows if r["case"] in done and r["method"] == "lime"])
+    lines = [f"\n{len(done)} prompts of {N_DOCS} passages ({words:.0f} words on average)\n",
+             "| method | target calls | seconds | AOPC@10 ↑ | AOPC@50 ↑ | AOPC@100 ↑ | log-prob drop@10 ↑ "
+             "| evidence recall@5 ↑ | top 5 in gold passage |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    by = {}
+    for m in methods:
+        rs = [r for r in rows if r["method"] == m and r["case"] in done]
+        by[m] = {r["case"]: r for r in rs}
+
+        def avg(key: str, rs=rs) -> float:
+            return float(np.nanmean([r[key] for r in rs]))
+
+        lines.append(f"| {m} | {avg('calls'):.1f} | {avg('seconds'):.1f} | {avg('aopc10'):.4f} "
+                     f"| {avg('aopc50'):.4f} | {avg('aopc100'):.4f} | {avg('logdrop10'):.3f} "
+                     f"| {avg('recall5'):.3f} | {avg('gold5'):.2f} |")
+    f10 = np.mean([by["focus"][c]["aopc10"] for c in done])
+    l10 = np.mean([by["lime"][c]["aopc10"] for c in done])
+    hits = sum(bool(by["focus"][c].get("focus_has_gold")) for c in done)
+    p_full = np.mean([by["lime"][c]["p_full"] for c in done])
+    lines.append(f"\nfocus / lime AOPC@10: {f10 / l10 if l10 else float('inf'):.2f}x; focus kept the gold "
+                 f"passage on {hits} of {len(done)} prompts; mean p(answer | full prompt) {p_full:.4f}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=20)
+    ap.add_argument("--budget", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--summarize", action="store_true")
+    args = ap.parse_args()
+    if not args.summarize:
+        done = {(r["case"], r["method"]) for r in load()}
+        model = whyllm.load_model(dtype=args.dtype, cache=False, threads=args.threads)
+        scorer = whyllm.load_model(dtype=args.dtype, cache=STORE.with_suffix(".scores.sqlite"),
+                                   threads=args.threads)
+        records = load_nq_open(DATA / "nq_open" / "nq-open-oracle.jsonl.gz")
+        for case in cases(records, args.n):
+            for method in ("lime", "focus"):
+                if (case["case"], method) in done:
+                    continue
+                for row in run_case(case, method, model, scorer, args.budget):
+                    with STORE.open("a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(row) + "\n")
+                    print(row["case"], row["method"], {k: round(v, 4) for k, v in row.items()
+                                                       if isinstance(v, float)}, flush=True)
+    print(summarize())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
