@@ -138,7 +138,7 @@ def test_method_repr_shows_exactly_its_parameters():
         shown = ", ".join(f"{k}={getattr(method, k)!r}" for k in names)
         assert repr(method) == f"{cls.__name__}({shown})"
         assert list(method.get_params()) == list(names)
-    assert repr(METHODS.get("lime")(alpha=2.0)) == "Lime(kernel_width=25.0, alpha=2.0)"
+    assert repr(METHODS.get("lime")(alpha=2.0)) == "Lime(kernel_width=25.0, alpha=2.0, underdetermined=False)"
     assert repr(METHODS.get("kernelshap")()) == "KernelShap()"
 
 

@@ -17,8 +17,11 @@ from whyllm.cost import CostMeter
 from whyllm.errors import InputError
 from whyllm.explanation import Explanation, json_safe
 from whyllm.features import PERTURBATIONS, SEGMENTERS, PromptInput
+from whyllm.features.concepts import KIND as CONCEPTS
+from whyllm.features.concepts import ConceptInput, ConceptSet
 from whyllm.methods import METHODS, Method
 from whyllm.models import LanguageModel, load_model
+from whyllm.models.chat import model_template
 from whyllm.objective import Objective
 from whyllm.targets import Target, resolve_target
 
@@ -33,44 +36,75 @@ def default_model() -> LanguageModel:
     return _DEFAULT_MODEL
 
 
-def chat_template(model: LanguageModel, template: str | None) -> str:
-    """``template`` (default ``{text}``) as the user turn of ``model``'s chat template, ready for the
-    assistant's answer; only the user's text stays a feature, the chat markup is fixed."""
-    tok = getattr(model, "tokenizer", None)
-    if tok is None or not getattr(tok, "chat_template", None):
-        raise InputError(f"{model.model_id} has no chat template; leave chat off for a base model")
-    user = template if template is not None else "{text}"
-    wrapped = tok.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
-                                      add_generation_prompt=True)
-    bos = getattr(tok, "bos_token", None)
-    if bos and wrapped.startswith(bos) and model.encode("x").ids[:1] == (tok.bos_token_id,):
-        wrapped = wrapped[len(bos):]  # the tokenizer adds it again
-    return wrapped
-
-
-def model_template(model: LanguageModel, template: str | None, chat: bool) -> str | None:
-    """The template ``model`` sees: ``template`` itself, or inside the model's chat template."""
-    return chat_template(model, template) if chat else template
-
-
 def make_method(method: str, method_params: dict[str, Any]) -> Method:
     """The registered method ``method`` with ``method_params`` (each checked against its signature)."""
     return METHODS.get(method).create(method_params)
 
 
-def prepare(model: LanguageModel, text: str, target: str | Sequence[str] | Target | None, *,
-            template: str | None, features: str, perturbation: str, filler: str, max_new_tokens: int,
-            meter: CostMeter) -> tuple[PromptInput, Target]:
-    """The features of ``text`` for ``model`` and the resolved target (checked to fit the context)."""
-    SEGMENTERS.get(features)
+Features = str | ConceptSet
+
+
+def feature_kind(features: Features) -> str:
+    """The name an explanation records for ``features`` (a segmenter's, or ``concepts``)."""
+    return features.kind if isinstance(features, ConceptSet) else features
+
+
+def split_feature_options(features: Features, params: dict[str, Any]
+                          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The method's own parameters and the concept extractor's options (``extractor``, ...)."""
+    if features != CONCEPTS:
+        return dict(params), {}
+    from whyllm.concepts import OPTIONS
+
+    return ({k: v for k, v in params.items() if k not in OPTIONS},
+            {k: v for k, v in params.items() if k in OPTIONS})
+
+
+def resolve_features(model: LanguageModel, text: str, features: Features, template: str | None,
+                     chat: bool, options: dict[str, Any]) -> Features:
+    """``features="concepts"``: run the extractor of ``options`` once, on ``model``, so that every
+    pass of every strategy shares the same concepts. Any other kind is returned as it is."""
+    if features != CONCEPTS:
+        return features
+    from whyllm.concepts import extract
+
+    return extract(model, text, template=model_template(model, template, chat), **options)
+
+
+def make_input(model: LanguageModel, text: str, *, template: str | None, features: Features,
+               perturbation: str = "delete", filler: str = " _", meter: CostMeter | None = None
+               ) -> PromptInput | ConceptInput:
+    """The interpretable input of ``text`` for ``model``: segments of a registered kind, or concepts."""
     PERTURBATIONS.get(perturbation)
-    inp = PromptInput(model, text, template=template, features=features, perturbation=perturbation,
-                      filler=filler, meter=meter)
+    if isinstance(features, ConceptSet):
+        return ConceptInput(model, text, features, template=template, perturbation=perturbation,
+                            filler=filler, meter=meter)
+    if features == CONCEPTS:
+        raise InputError("features='concepts' needs its concepts: pass extractor=... (clusters, llm, "
+                         "lexicon, spans)")
+    SEGMENTERS.get(features)
+    return PromptInput(model, text, template=template, features=features, perturbation=perturbation,
+                       filler=filler, meter=meter)
+
+
+def prepare(model: LanguageModel, text: str, target: str | Sequence[str] | Target | None, *,
+            template: str | None, features: Features, perturbation: str, filler: str, max_new_tokens: int,
+            meter: CostMeter) -> tuple[PromptInput | ConceptInput, Target]:
+    """The features of ``text`` for ``model`` and the resolved target (checked to fit the context)."""
+    inp = make_input(model, text, template=template, features=features, perturbation=perturbation,
+                     filler=filler, meter=meter)
     tgt = target if isinstance(target, Target) else resolve_target(model, target, inp.ids,
                                                                    max_new_tokens=max_new_tokens)
     for req in tgt.requests(inp.ids):
         model.check_fits(req)
     return inp, tgt
+
+
+def concept_record(features: Features) -> dict[str, Any]:
+    """What an explanation's params record about its concepts (their extractor and its cost)."""
+    if not isinstance(features, ConceptSet):
+        return {}
+    return {"concepts": {"extractor": features.extractor, **features.record}}
 
 
 def checked_budget(algo: Method, n_features: int, budget: int | None) -> int:
@@ -81,11 +115,13 @@ def checked_budget(algo: Method, n_features: int, budget: int | None) -> int:
 
 
 def explain_on(model: LanguageModel, text: str, target: str | Sequence[str] | Target | None, *,
-               method: str = "kernelshap", features: str = "words", template: str | None = None,
+               method: str = "kernelshap", features: Features = "words", template: str | None = None,
                budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
                filler: str = " _", max_new_tokens: int = 5, progress: bool = False,
                meter: CostMeter | None = None, chat: bool = False, **method_params: Any) -> Explanation:
     """One model does all the sampling: the method ``method`` explains ``target`` after ``text``."""
+    method_params, options = split_feature_options(features, method_params)
+    features = resolve_features(model, text, features, template, chat, options)
     algo = make_method(method, method_params)
     template = model_template(model, template, chat)
     meter = meter if meter is not None else CostMeter()
@@ -95,9 +131,9 @@ def explain_on(model: LanguageModel, text: str, target: str | Sequence[str] | Ta
     objective = Objective(model, inp, tgt, meter, progress=progress, with_top=algo.needs_top(tgt))
     result = algo.attribute(objective, budget, np.random.default_rng(seed))
     params = {"budget": budget, "perturbation": perturbation, "max_new_tokens": max_new_tokens,
-              **algo.params, **inp.perturber.recorded()}
+              **algo.params, **inp.perturber.recorded(), **concept_record(features)}
     return Explanation(
-        text=text, template=template, feature_kind=features, features=inp.features,
+        text=text, template=template, feature_kind=feature_kind(features), features=inp.features,
         values=tuple(float(v) for v in result.values), base_value=float(result.base_value),
         full_value=float(result.full_value), target=tgt, method=method, params=json_safe(params),
         seed=seed, model=model.info, fit=result.fit.normalized(), cost=meter.snapshot(),
@@ -124,9 +160,12 @@ def matrix_fields(result, target: Target, model: LanguageModel) -> dict:
 def objective_for(exp: Explanation, model: LanguageModel, meter: CostMeter | None = None,
                   with_top: bool = False) -> Objective:
     """Rebuild the scoring function behind ``exp`` on ``model`` (same features and target)."""
-    inp = PromptInput(model, exp.text, template=exp.template, features=exp.feature_kind,
-                      perturbation=exp.params.get("perturbation", "delete"),
-                      filler=exp.params.get("filler", " _"))
+    features: Features = exp.feature_kind
+    if features == CONCEPTS:  # the explanation's own concepts, not a new extraction
+        features = ConceptSet.from_features(exp.features, exp.params.get("concepts"))
+    inp = make_input(model, exp.text, template=exp.template, features=features,
+                     perturbation=exp.params.get("perturbation", "delete"),
+                     filler=exp.params.get("filler", " _"))
     if inp.features != exp.features:
         raise InputError("this model splits the text into other features than the explanation's; "
                          f"was it made with another model? (explanation: {exp.model.model_id})")

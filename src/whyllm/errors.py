@@ -29,3 +29,7 @@ class BudgetError(WhyllmError, ValueError):
 
 class ModelError(WhyllmError, RuntimeError):
     """The model cannot be loaded or stopped answering."""
+
+
+class MalformedReplyError(ModelError):
+    """A language model's reply stayed malformed (not the JSON or format asked for) after retries."""

@@ -99,6 +99,7 @@ class Explanation:
     # --- serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["features"] = [f.to_dict() for f in self.features]
         d["target"] = self.target.to_dict()
         d["fit"] = self.fit.to_dict()
         return d

@@ -10,7 +10,7 @@ else ``direct``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from whyllm.errors import InputError
@@ -86,7 +86,17 @@ def method_names() -> list[str]:
 
 
 def run(call: Call) -> Explanation:
-    """Check ``call`` against its strategy, then explain."""
+    """Check ``call`` against its strategy, resolve concept features once (every pass and model
+    then shares them), then explain."""
+    from whyllm.engine import resolve_features, split_feature_options
+
     strategy = choose(call.method, call.proxy)
+    features = call.common.get("features", "words")
+    method_params, feature_options = split_feature_options(features, call.method_params)
+    call = replace(call, method_params=method_params)
     strategy.check(call)
+    resolved = resolve_features(call.model, call.text, features, call.common.get("template"),
+                                bool(call.common.get("chat")), feature_options)
+    if resolved is not features:
+        call = replace(call, common={**call.common, "features": resolved})
     return strategy.explain(call)

@@ -34,10 +34,19 @@ import numpy as np
 from whyllm.compose.base import STRATEGIES, Call, Strategy
 from whyllm.compose.proxy import TaskVerdict, decision_on_full
 from whyllm.cost import CostMeter
-from whyllm.engine import checked_budget, explain_on, make_method, model_template, prepare
+from whyllm.engine import (
+    Features,
+    checked_budget,
+    concept_record,
+    explain_on,
+    feature_kind,
+    make_input,
+    make_method,
+    model_template,
+    prepare,
+)
 from whyllm.errors import BudgetError, InputError
 from whyllm.explanation import Explanation, json_safe
-from whyllm.features import PromptInput
 from whyllm.fits import FocusFit
 from whyllm.methods.base import Method, check_params
 from whyllm.models.base import LanguageModel
@@ -125,7 +134,7 @@ def check_focus_budget(algo: Method, units_words: list[int], budget: int | None,
 
 def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: LanguageModel | None = None,
                   inner: str = "lime", coarse: str = "sentences", keep: int = 2,
-                  coarse_budget: int | None = None, features: str = "words", template: str | None = None,
+                  coarse_budget: int | None = None, features: Features = "words", template: str | None = None,
                   budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
                   filler: str = " _", max_new_tokens: int = 5, progress: bool = False, chat: bool = False,
                   task_verdict: TaskVerdict | None = None, **inner_params: Any) -> Explanation:
@@ -141,8 +150,8 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
     algo: Method = make_method(inner, inner_params)
     target_meter, coarse_meter = CostMeter(), CostMeter()
     user_template, template = template, model_template(model, template, chat)
-    units = PromptInput(model, text, template=template, features=coarse).features
-    words = PromptInput(model, text, template=template, features=features).features
+    units = make_input(model, text, template=template, features=coarse).features
+    words = make_input(model, text, template=template, features=features).features
     may_proxy = proxy is not None and (task_verdict is None or task_verdict.authorised)
     check_focus_budget(algo, words_per_unit(words, units), budget, coarse_budget, may_proxy)
     inp, tgt = prepare(model, text, target, template=template, features=features, perturbation=perturbation,
@@ -194,8 +203,10 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
                    screen=screen)
     params = {"fine_budget": budget, "coarse_budget": rough.params["budget"], "inner": inner,
               "coarse": coarse, "keep": keep, "perturbation": perturbation, "max_new_tokens": max_new_tokens,
-              "proxy": None if proxy is None else proxy.info.model_id, **algo.params}
-    return Explanation(text=text, template=template, feature_kind=features, features=inp.features,
+              "proxy": None if proxy is None else proxy.info.model_id, **algo.params,
+              **concept_record(features)}
+    return Explanation(text=text, template=template, feature_kind=feature_kind(features),
+                       features=inp.features,
                        values=tuple(float(v) for v in values), base_value=float(result.base_value),
                        full_value=float(result.full_value), target=tgt, method="focus",
                        params=json_safe(params), seed=seed, model=model.info, fit=fit.normalized(),

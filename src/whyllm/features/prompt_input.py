@@ -23,11 +23,29 @@ SLOT = "{text}"
 
 @dataclass(frozen=True)
 class Feature:
-    """One interpretable feature: its text and character span within the text slot."""
+    """One interpretable feature: its text and character span within the text slot.
+
+    A concept (:mod:`whyllm.features.concepts`) is one feature over several pieces of the text:
+    ``text`` is its name, ``spans`` its pieces' [start, end) (``start``/``end`` bound them all).
+    Every other feature has no ``spans``."""
 
     text: str
     start: int
     end: int
+    spans: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self) -> None:  # JSON gives lists; keep the value hashable and comparable
+        object.__setattr__(self, "spans", tuple((int(s), int(e)) for s, e in self.spans))
+
+    def pieces(self) -> tuple[tuple[int, int], ...]:
+        """The character spans the feature covers: its ``spans``, or its one [start, end)."""
+        return self.spans or ((self.start, self.end),)
+
+    def to_dict(self) -> dict:
+        d = {"text": self.text, "start": self.start, "end": self.end}
+        if self.spans:
+            d["spans"] = [list(sp) for sp in self.spans]
+        return d
 
 
 def check_text(text: object) -> None:

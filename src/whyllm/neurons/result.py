@@ -55,6 +55,7 @@ class NeuronSet:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["features"] = [f.to_dict() for f in self.features]
         d["target"], d["fit"] = self.target.to_dict(), self.fit.to_dict()
         return d
 

@@ -98,10 +98,12 @@ def core_fit(fit: Fit) -> Fit:
 def rule_lines(exp: Explanation) -> list[tuple[str, str]]:
     """Plain-language lines for rule explanations (Anchors, LORE); empty for attributions."""
     fit = core_fit(exp.fit)
+    concepts = exp.feature_kind == "concepts"
     if isinstance(fit, AnchorFit):
         words = " AND ".join(repr(w) for w in fit["anchor_words"]) or "nothing"
-        lines = [(f"IF {words} {'is' if len(fit['anchor']) == 1 else 'are'} kept THEN "
-                  f"{fit['decision']}", "bold red"),
+        held = (f"the input mentions {words}" if concepts else
+                f"{words} {'is' if len(fit['anchor']) == 1 else 'are'} kept")
+        lines = [(f"IF {held} THEN {fit['decision']}", "bold red"),
                  (f"precision {fit['precision']:.3f} (confidence bound {fit['precision_lb']:.3f}.."
                   f"{fit['precision_ub']:.3f}, {fit['samples']} samples) · "
                   f"coverage {fit['coverage']:.3f}", "")]
@@ -109,7 +111,11 @@ def rule_lines(exp: Explanation) -> list[tuple[str, str]]:
             lines.append((f"warning: {fit.get('warning', 'not confident')}", "yellow"))
         return lines
     if isinstance(fit, LoreFit):
-        cond = " AND ".join(f"{c['word']!r} {'kept' if c['kept'] else 'perturbed'}" for c in fit["rule"])
+        if concepts:
+            cond = " AND ".join(f"the input {'mentions' if c['kept'] else 'does not mention'} {c['word']!r}"
+                                for c in fit["rule"])
+        else:
+            cond = " AND ".join(f"{c['word']!r} {'kept' if c['kept'] else 'perturbed'}" for c in fit["rule"])
         lines = [(f"rule: IF {cond or 'anything'} THEN {fit['decision']}", "bold red")]
         for c in fit["counterfactuals"]:
             mark = "flips the output (verified)" if c["flips"] else "does not flip it (checked)"

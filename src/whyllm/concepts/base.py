@@ -1,0 +1,85 @@
+"""Concept extractors: where the concepts of ``features="concepts"`` come from.
+
+An extractor is a registered class whose ``__init__`` keywords are its options (checked like a
+method's parameters) and whose :meth:`Extractor.find` returns the concepts of one text, as
+:class:`~whyllm.features.concepts.Concept` (a name and the character spans that express it).
+:func:`extract` runs one and records its options and its own cost (model calls and tokens: never
+counted as target calls).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from whyllm.features.concepts import Concept, ConceptSet
+from whyllm.methods.base import check_params
+from whyllm.models.base import LanguageModel
+from whyllm.registry import Registry
+
+#: every option name an extractor may take (what the engine takes out of the method's parameters)
+OPTIONS = ("extractor", "concepts", "k", "layer", "distance", "extractor_model", "on_malformed",
+           "retries", "max_concepts", "fallback", "stopwords")
+
+
+class ExtractorCost:
+    """An extractor's own model work: calls, prompt and generated tokens, seconds."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.prompt_tokens = 0
+        self.generated_tokens = 0
+        self._started = time.perf_counter()
+
+    def add(self, prompt_tokens: int, generated_tokens: int = 0) -> None:
+        self.calls += 1
+        self.prompt_tokens += int(prompt_tokens)
+        self.generated_tokens += int(generated_tokens)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"calls": self.calls, "prompt_tokens": self.prompt_tokens,
+                "generated_tokens": self.generated_tokens,
+                "seconds": round(time.perf_counter() - self._started, 6)}
+
+
+class Extractor(ABC):
+    """Base class: subclasses set ``name`` and :meth:`find`."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        sig = inspect.signature(cls.__init__)
+        return tuple(p.name for p in list(sig.parameters.values())[1:]
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+    @classmethod
+    def create(cls, options: dict[str, Any]) -> Extractor:
+        """``cls(**options)``, with an unknown option a clear error."""
+        check_params(f"the {cls.name} extractor", options, cls.option_names())
+        return cls(**options)
+
+    @abstractmethod
+    def find(self, model: LanguageModel, text: str, template: str | None,
+             cost: ExtractorCost) -> list[Concept]:
+        """The concepts of ``text`` (spans are characters of ``text``)."""
+
+    def recorded(self) -> dict[str, Any]:
+        """The options an explanation records (JSON-safe)."""
+        return {}
+
+
+EXTRACTORS: Registry[type[Extractor]] = Registry("concept extractor")
+
+
+def extract(model: LanguageModel, text: str, template: str | None = None, extractor: str = "clusters",
+            **options: Any) -> ConceptSet:
+    """The concepts of ``text`` by the registered ``extractor`` (its ``options`` checked first)."""
+    ex = EXTRACTORS.get(extractor).create(options)
+    cost = ExtractorCost()
+    concepts = ex.find(model, text, template, cost)
+    record = {"extractor": extractor, "options": ex.recorded(), "extractor_cost": cost.to_dict()}
+    record.update(getattr(ex, "notes", {}))
+    return ConceptSet(tuple(concepts), extractor, record)

@@ -1,0 +1,122 @@
+"""``clusters``: concepts from the target model's own contextual representations, no generator.
+
+Each content word of the text (stop words and punctuation are in no concept unless
+``stopwords=True``) is the mean hidden state of its tokens at ``layer`` of the target model (its
+middle layer by default) in the full prompt; the words are grouped by average-linkage agglomerative
+clustering on cosine distance (Ward-free, deterministic: no random start), into ``k`` concepts or,
+with ``distance``, wherever the cophenetic distance stays below the cut. A concept is named by its
+two most central words (closest to its mean). One forward of the target model, counted as the
+extractor's cost. Cf. ConceptSHAP / ACE-style concept discovery from activations (Ghorbani et al.
+2019, "Towards Automatic Concept-based Explanations"), applied per input as UnCLE's extractor.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from whyllm.concepts.base import EXTRACTORS, Extractor, ExtractorCost
+from whyllm.errors import InputError
+from whyllm.features.concepts import Concept, token_position
+from whyllm.features.prompt_input import split_template
+from whyllm.features.segmenters import SEGMENTERS
+from whyllm.models.base import LanguageModel
+
+STOPWORDS = frozenset("""a an the and or but if of to in on at by for with from as is are was were be
+been being it its this that these those i you he she we they me him her us them my your his our
+their not no so
+than then too very can will just do does did has have had there here what which who whom when where
+why how all any both each few more most other some such only own same into over under again also""".split())  # noqa: SIM905
+
+
+def content_words(text: str, stopwords: bool) -> list[tuple[int, int]]:
+    out = []
+    for s, e in SEGMENTERS.get("words")(text):
+        core = re.sub(r"\W+", "", text[s:e].lower())
+        if core and (stopwords or core not in STOPWORDS):
+            out.append((s, e))
+    return out
+
+
+def word_vectors(model: LanguageModel, text: str, template: str | None, words: list[tuple[int, int]],
+                 layer: int | None, cost: ExtractorCost) -> np.ndarray:
+    """Mean hidden state (at ``layer``) of each word's tokens in the prompt, L2-normalised."""
+    net = getattr(model, "model", None)
+    if net is None or not hasattr(net, "config"):
+        raise InputError("the clusters extractor reads hidden states: it needs a local (hf) model")
+    import torch
+
+    prefix, suffix = split_template(template)
+    prompt = prefix + text + suffix
+    enc = model.encode(prompt)
+    n_layers = int(net.config.get_text_config().num_hidden_layers)
+    layer = n_layers // 2 if layer is None else int(layer)
+    if not 0 <= layer <= n_layers:
+        raise InputError(f"layer must be in 0..{n_layers} (0: the embeddings); got {layer}")
+    with torch.inference_mode():
+        ids = torch.tensor([list(enc.ids)], dtype=torch.long, device=next(net.parameters()).device)
+        hidden = net(input_ids=ids, output_hidden_states=True, use_cache=False).hidden_states[layer][0]
+    cost.add(len(enc.ids))
+    hidden = hidden.float().cpu().numpy()
+    starts = [None if sp or e <= s else token_position(prompt, s, e) - len(prefix)
+              for (s, e), sp in zip(enc.offsets, enc.special)]
+    vecs = []
+    for s, e in words:
+        rows = [t for t, p in enumerate(starts) if p is not None and s <= p < e]
+        v = hidden[rows].mean(axis=0) if rows else np.zeros(hidden.shape[1])
+        vecs.append(v / (np.linalg.norm(v) or 1.0))
+    return np.asarray(vecs)
+
+
+@EXTRACTORS.register("clusters")
+class Clusters(Extractor):
+    name = "clusters"
+
+    def __init__(self, k: int | None = None, distance: float | None = None, layer: int | None = None,
+                 stopwords: bool = False) -> None:
+        if k is not None and distance is not None:
+            raise InputError("give k (how many concepts) or distance (where to cut), not both")
+        if k is not None and int(k) < 1:
+            raise InputError(f"k must be at least 1, got {k}")
+        self.k = None if k is None else int(k)
+        self.distance = None if distance is None else float(distance)
+        self.layer = None if layer is None else int(layer)
+        self.stopwords = bool(stopwords)
+        self.notes: dict[str, Any] = {}
+
+    def find(self, model: LanguageModel, text: str, template: str | None,
+             cost: ExtractorCost) -> list[Concept]:
+        from scipy.cluster.hierarchy import fcluster, linkage
+
+        words = content_words(text, self.stopwords)
+        if not words:
+            raise InputError("the text has no content words to cluster into concepts")
+        vecs = word_vectors(model, text, template, words, self.layer, cost)
+        if len(words) == 1:
+            labels = np.array([1])
+        else:
+            tree = linkage(vecs, method="average", metric="cosine")
+            if self.distance is not None:
+                labels = fcluster(tree, t=self.distance, criterion="distance")
+            else:
+                k = self.k if self.k is not None else min(6, max(2, len(words) // 3))
+                labels = fcluster(tree, t=min(k, len(words)), criterion="maxclust")
+        # concepts in order of their first word; each named by its two most central words
+        out, used = [], set()
+        for label in sorted(set(labels.tolist()), key=lambda lab: int(np.flatnonzero(labels == lab)[0])):
+            members = np.flatnonzero(labels == label)
+            centre = vecs[members].mean(axis=0)
+            central = members[np.argsort(-(vecs[members] @ centre), kind="stable")][:2]
+            name = "/".join(dict.fromkeys(re.sub(r"^\W+|\W+$", "", text[slice(*words[i])]) for i in central))
+            base, n = name or "concept", 2
+            while name in used or not name:
+                name, n = f"{base} ({n})", n + 1
+            used.add(name)
+            out.append(Concept(name, tuple(words[i] for i in members)))
+        self.notes = {"layer": self.layer, "words_clustered": len(words)}
+        return out
+
+    def recorded(self) -> dict[str, Any]:
+        return {"k": self.k, "distance": self.distance, "layer": self.layer, "stopwords": self.stopwords}
