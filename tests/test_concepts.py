@@ -167,3 +167,35 @@ def test_concepts_refuse_a_perturbation_that_needs_one_slot_per_feature():
     cs = ConceptSet((Concept("a", ((0, 6),)),))
     with pytest.raises(InputError, match="delete or replace"):
         ConceptInput(additive_model(WEIGHTS, cache=None), TEXT, cs, perturbation="model-words")
+
+
+def test_html_colours_a_concepts_pieces_together_and_escapes_names(tmp_path):
+    lex = {"<b>acting</b>": ["superb", "performances"], "pacing": ["brisk"]}
+    exp = whyllm.explain(TEXT, "yes", model=additive_model(WEIGHTS, cache=None), method="occlusion",
+                         features="concepts", extractor="lexicon", concepts=lex)
+    html = exp.to_html()
+    assert "<b>acting</b>" not in html and "&lt;b&gt;acting&lt;/b&gt;" in html
+    import re
+
+    pieces = re.findall(r'<span class="feat" data-f="(\d)" data-c="([^"]+)"[^>]*>([^<]+)</span>', html)
+    assert [(f, t) for f, _, t in pieces] == [("0", "superb"), ("1", "brisk"), ("0", "performances")]
+    assert pieces[0][1] == pieces[2][1] != pieces[1][1]  # one colour per concept
+
+
+def test_cli_explains_over_concepts(tmp_path, capsys, monkeypatch):
+    from whyllm.cli import main
+
+    toy = additive_model(WEIGHTS, cache=None)
+    monkeypatch.setattr("whyllm.cli.common.load_model_from", lambda *a, **k: toy)
+    lex = tmp_path / "lex.json"
+    lex.write_text(json.dumps(LEXICON))
+    out = tmp_path / "exp.json"
+    rc = main(["explain", TEXT, "--target", "yes", "--method", "kernelshap", "--budget", "8",
+               "--features", "concepts", "--option", "extractor=lexicon", "--option", f"concepts={lex}",
+               "--json", str(out), "--quiet"])
+    assert rc == 0
+    exp = whyllm.Explanation.from_json(out.read_text())
+    np.testing.assert_allclose(exp.values, [3.0, 2.0, -0.5], atol=1e-9)
+    rc = main(["explain", TEXT, "--target", "yes", "--features", "concepts", "--quiet"])
+    assert rc == 2
+    assert "extractor=" in capsys.readouterr().err

@@ -168,5 +168,7 @@ def add_input_options(p: argparse.ArgumentParser, against: str) -> None:
     p.add_argument("--against", help=against)
     p.add_argument("--template", help="fixed prompt around the text, with one {text} slot")
     p.add_argument("--template-file", help="read the template from a UTF-8 file")
-    p.add_argument("--features", default="words", choices=SEGMENTERS.names())
+    p.add_argument("--features", default="words", choices=[*SEGMENTERS.names(), "concepts"],
+                   help="what is attributed to; concepts take --option extractor=clusters|llm|lexicon|spans "
+                        "(lexicon and spans: --option concepts=FILE.json)")
     p.add_argument("--perturbation", default="delete", choices=PERTURBATIONS.names())

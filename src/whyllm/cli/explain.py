@@ -68,7 +68,10 @@ def run(args: argparse.Namespace) -> int:
     if args.answer_span is not None:
         target = answer_span(target, args.answer_span)
     verdict = TaskVerdict.load(args.task_verdict) if args.task_verdict else None
-    choose(args.method, bool(args.proxy)).validate(args.method, options)  # before the model loads
+    from whyllm.engine import split_feature_options
+
+    method_options = split_feature_options(args.features, options)[0]  # the rest is the extractor's
+    choose(args.method, bool(args.proxy)).validate(args.method, method_options)  # before the model loads
     model, proxy = common.load_model_from(args), common.load_proxy_from(args)
     exp = explain(text, target, model=model, method=args.method, features=args.features, template=template,
                   budget=args.budget, seed=args.seed, perturbation=args.perturbation,

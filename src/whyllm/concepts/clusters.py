@@ -2,8 +2,9 @@
 
 Each content word of the text (stop words and punctuation are in no concept unless
 ``stopwords=True``) is the mean hidden state of its tokens at ``layer`` of the target model (its
-middle layer by default) in the full prompt; the words are grouped by average-linkage agglomerative
-clustering on cosine distance (Ward-free, deterministic: no random start), into ``k`` concepts or,
+middle layer by default) in the full prompt, centred over the text's words; the words are grouped
+by average-linkage agglomerative clustering on cosine distance (deterministic: no random start),
+into ``k`` concepts (half the words, 2 to 6, by default) or,
 with ``distance``, wherever the cophenetic distance stays below the cut. A concept is named by its
 two most central words (closest to its mean). One forward of the target model, counted as the
 extractor's cost. Cf. ConceptSHAP / ACE-style concept discovery from activations (Ghorbani et al.
@@ -41,11 +42,13 @@ def content_words(text: str, stopwords: bool) -> list[tuple[int, int]]:
 
 
 def word_vectors(model: LanguageModel, text: str, template: str | None, words: list[tuple[int, int]],
-                 layer: int | None, cost: ExtractorCost) -> np.ndarray:
-    """Mean hidden state (at ``layer``) of each word's tokens in the prompt, L2-normalised."""
+                 layer: int | None, cost: ExtractorCost) -> tuple[np.ndarray, int]:
+    """Mean hidden state (at ``layer``) of each word's tokens in the prompt, centred and
+    L2-normalised, and the layer read."""
     net = getattr(model, "model", None)
     if net is None or not hasattr(net, "config"):
-        raise InputError("the clusters extractor reads hidden states: it needs a local (hf) model")
+        raise InputError("the clusters extractor reads hidden states: it needs a local (hf) model; or "
+                         "choose another with extractor=lexicon|spans|llm")
     import torch
 
     prefix, suffix = split_template(template)
@@ -65,9 +68,11 @@ def word_vectors(model: LanguageModel, text: str, template: str | None, words: l
     vecs = []
     for s, e in words:
         rows = [t for t, p in enumerate(starts) if p is not None and s <= p < e]
-        v = hidden[rows].mean(axis=0) if rows else np.zeros(hidden.shape[1])
-        vecs.append(v / (np.linalg.norm(v) or 1.0))
-    return np.asarray(vecs)
+        vecs.append(hidden[rows].mean(axis=0) if rows else np.zeros(hidden.shape[1]))
+    # centred first: hidden states share one dominant direction (anisotropy, Ethayarajh 2019), which
+    # would make every cosine distance small
+    vecs = np.asarray(vecs) - np.mean(vecs, axis=0)
+    return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12), layer
 
 
 @EXTRACTORS.register("clusters")
@@ -93,7 +98,7 @@ class Clusters(Extractor):
         words = content_words(text, self.stopwords)
         if not words:
             raise InputError("the text has no content words to cluster into concepts")
-        vecs = word_vectors(model, text, template, words, self.layer, cost)
+        vecs, layer = word_vectors(model, text, template, words, self.layer, cost)
         if len(words) == 1:
             labels = np.array([1])
         else:
@@ -101,7 +106,7 @@ class Clusters(Extractor):
             if self.distance is not None:
                 labels = fcluster(tree, t=self.distance, criterion="distance")
             else:
-                k = self.k if self.k is not None else min(6, max(2, len(words) // 3))
+                k = self.k if self.k is not None else min(6, max(2, len(words) // 2))
                 labels = fcluster(tree, t=min(k, len(words)), criterion="maxclust")
         # concepts in order of their first word; each named by its two most central words
         out, used = [], set()
@@ -115,7 +120,7 @@ class Clusters(Extractor):
                 name, n = f"{base} ({n})", n + 1
             used.add(name)
             out.append(Concept(name, tuple(words[i] for i in members)))
-        self.notes = {"layer": self.layer, "words_clustered": len(words)}
+        self.notes = {"layer": layer, "words_clustered": len(words)}
         return out
 
     def recorded(self) -> dict[str, Any]:

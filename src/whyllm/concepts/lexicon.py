@@ -22,7 +22,12 @@ from whyllm.models.base import LanguageModel
 
 
 def read_concepts(concepts: Any) -> dict[str, list]:
-    """A ``{name: [...]}`` object, given as such or as the path of a JSON file."""
+    """A ``{name: [...]}`` object, given as such, as its JSON text, or as the path of a JSON file."""
+    if isinstance(concepts, str) and concepts.lstrip().startswith("{"):
+        try:
+            concepts = json.loads(concepts)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"concepts= is not a JSON object: {exc}") from exc
     if isinstance(concepts, (str, Path)):
         path = Path(concepts)
         if not path.is_file():

@@ -8,7 +8,7 @@ instruction to reply with JSON only::
 
 Decoding is greedy (temperature 0). The reply is validated: the first JSON object in it must hold a
 ``concepts`` list of objects with a non-empty ``name`` and ``spans`` copied from the text; every
-occurrence of a span is one of the concept's pieces; a span not found in the text is dropped (and
+occurrence of a span (case aside) is one of the concept's pieces; a span not found in the text is dropped (and
 counted), a concept left with none is dropped. A reply with no valid concept is malformed: the
 model is asked again with the error (up to ``retries`` times); if it stays malformed, ``on_malformed``
 says what happens: ``"error"`` raises :class:`~whyllm.errors.MalformedReplyError`, ``"fallback"``
@@ -30,11 +30,15 @@ from whyllm.models.chat import chat_template
 
 DEFAULT_EXTRACTOR_MODEL = "smollm2-135m-instruct"
 INSTRUCTION = (
-    "List the concepts the text below expresses: the topics, qualities, entities or claims a reader "
-    "would name when saying what the text is about. Reply with JSON only, in exactly this form:\n"
-    '{{"concepts": [{{"name": "<one to three words>", '
-    '"spans": ["<words copied exactly from the text>"]}}]}}\n'
-    "Give at most {max_concepts} concepts. Copy every span exactly from the text.\n\nText: {text}")
+    "List the concepts the text expresses: the topics, qualities, entities or claims a reader would "
+    "name when saying what the text is about. Reply with JSON only. Copy every span exactly from the "
+    "text. Give at most {max_concepts} concepts.\n\n"
+    "Text: The soup was cold, but the waiter was friendly and quick.\n"
+    'Reply: {{"concepts": [{{"name": "food", "spans": ["soup was cold"]}}, '
+    '{{"name": "service", "spans": ["waiter was friendly", "quick"]}}]}}\n\n'
+    "Text: {text}\nReply: ")
+PREFILL = '{"concepts": [{"name": "'
+MAX_REPLY_TOKENS = 200
 RETRY = "\n\nYour previous reply was not usable ({error}). Reply with the JSON object only."
 
 
@@ -64,7 +68,8 @@ def parse_concepts(reply: str, text: str, max_concepts: int) -> tuple[list[Conce
         pieces = set()
         for span in spans:
             span = span.strip()
-            found = [(m.start(), m.end()) for m in re.finditer(re.escape(span), text)] if span else []
+            found = [(m.start(), m.end()) for m in re.finditer(re.escape(span), text, flags=re.IGNORECASE)
+                     ] if span else []
             dropped += not found
             pieces.update(found)
         name = " ".join(item["name"].split())
@@ -105,12 +110,14 @@ class LLMExtractor(Extractor):
         self.notes: dict[str, Any] = {}
 
     def ask(self, model: LanguageModel, prompt: str, cost: ExtractorCost) -> str:
+        """The model's greedy reply, its first characters given (``PREFILL``: the reply starts as
+        the JSON object asked for, which small models otherwise forget)."""
         if getattr(getattr(model, "tokenizer", None), "chat_template", None):
             prompt = chat_template(model, None).replace("{text}", prompt)
-        ids = model.encode(prompt).ids
-        reply = model.generate(ids, 320, stop_at_newline=False)
+        ids = model.encode(prompt + PREFILL).ids
+        reply = model.generate(ids, MAX_REPLY_TOKENS, stop_at_newline=False)
         cost.add(len(ids), len(reply))
-        return model.decode(reply)
+        return PREFILL + model.decode(reply)
 
     def find(self, model: LanguageModel, text: str, template: str | None,
              cost: ExtractorCost) -> list[Concept]:
