@@ -165,7 +165,7 @@ def test_malformed_llm_json_is_retried_then_an_error_or_the_fallback():
 
 def test_concepts_refuse_a_perturbation_that_needs_one_slot_per_feature():
     cs = ConceptSet((Concept("a", ((0, 6),)),))
-    with pytest.raises(InputError, match="delete or replace"):
+    with pytest.raises(InputError, match="delete, replace, rewrite"):
         ConceptInput(additive_model(WEIGHTS, cache=None), TEXT, cs, perturbation="model-words")
 
 
@@ -199,3 +199,51 @@ def test_cli_explains_over_concepts(tmp_path, capsys, monkeypatch):
     rc = main(["explain", TEXT, "--target", "yes", "--features", "concepts", "--quiet"])
     assert rc == 2
     assert "extractor=" in capsys.readouterr().err
+
+
+class ScriptedRewriter(whyllm.models.ToyModel):
+    """Generator and verifier in one: rewrites drop the words of the concepts asked to go (except
+    that "brisk" always stays: a planted failure), and the verifier says yes iff one of a concept's
+    words is in the text."""
+
+    def __init__(self):
+        super().__init__(lambda words: {}, name="scripted-rewriter", cache=None)
+
+    def generate(self, prompt, max_new_tokens, stop_at_newline=True):
+        import re
+
+        asked = self.decode(prompt)
+        text = asked.split("Text:")[-1].split()
+        if "Rewrite" in asked:
+            off = re.findall(r'"([a-z]+)"', asked.split("no longer expresses:")[1].split("Keep")[0])
+            gone = {w for c in off for p in LEXICON[c] for w in p.split()} - {"brisk"}
+            out = " ".join(w for w in text if w not in gone)
+        else:
+            name = re.search(r'concept "([a-z]+)"', asked).group(1)
+            words = {w for p in LEXICON[name] for w in p.split()}
+            out = "yes" if words & set(text) else "no"
+        return self.encode(out, add_special_tokens=False).ids
+
+
+def test_rewrite_compliance_is_counted_and_rewrites_are_cached(tmp_path):
+    target, scripted = additive_model(WEIGHTS, cache=None), ScriptedRewriter()
+    kw = {"model": target, "method": "kernelshap", "features": "concepts", "extractor": "lexicon",
+          "concepts": LEXICON, "budget": 8, "perturbation": "rewrite", "generator": scripted,
+          "verifier": scripted, "rewrite_cache": tmp_path / "rw.sqlite"}
+    exp = whyllm.explain(TEXT, "yes", **kw)
+    rw = exp.params["rewrite"]
+    # 6 coalitions besides the two ends; the 3 with pacing off keep "brisk": non-compliant
+    assert (rw["samples_verified"], rw["compliant"], rw["compliance"]) == (6, 3, 0.5)
+    assert rw["generator_calls"] == 7 and rw["verifier_calls"] == 18  # the empty input is a rewrite too
+    assert exp.cost.sequences == 8  # target calls, counted apart
+    # the rewrites (not deletions) are what the target saw: every concept off still keeps "brisk"
+    assert exp.base_value == pytest.approx(WEIGHTS["brisk"])
+    assert exp.full_value == pytest.approx(sum(WEIGHTS.values()))
+    again = whyllm.explain(TEXT, "yes", **kw)
+    rw2 = again.params["rewrite"]
+    assert rw2["generator_calls"] == 0 and rw2["verifier_calls"] == 0 and rw2["cache_hits"] == 25
+    assert again.values == exp.values
+    down = whyllm.explain(TEXT, "yes", **{**kw, "noncompliant": "downweight"})
+    assert down.params["rewrite"]["compliance"] == 0.5
+    with pytest.raises(InputError, match="go with perturbation='rewrite'"):
+        whyllm.explain(TEXT, "yes", **{**kw, "perturbation": "delete"})

@@ -61,21 +61,22 @@ def split_feature_options(features: Features, params: dict[str, Any]
 
 
 def resolve_features(model: LanguageModel, text: str, features: Features, template: str | None,
-                     chat: bool, options: dict[str, Any]) -> Features:
+                     chat: bool, options: dict[str, Any], perturbation: str = "delete") -> Features:
     """``features="concepts"``: run the extractor of ``options`` once, on ``model``, so that every
-    pass of every strategy shares the same concepts. Any other kind is returned as it is."""
+    pass of every strategy shares the same concepts (and, for ``perturbation="rewrite"``, the same
+    rewriter and its cache). Any other kind is returned as it is."""
     if features != CONCEPTS:
         return features
     from whyllm.concepts import extract
 
-    return extract(model, text, template=model_template(model, template, chat), **options)
+    return extract(model, text, template=model_template(model, template, chat), perturbation=perturbation,
+                   **options)
 
 
 def make_input(model: LanguageModel, text: str, *, template: str | None, features: Features,
                perturbation: str = "delete", filler: str = " _", meter: CostMeter | None = None
                ) -> PromptInput | ConceptInput:
     """The interpretable input of ``text`` for ``model``: segments of a registered kind, or concepts."""
-    PERTURBATIONS.get(perturbation)
     if isinstance(features, ConceptSet):
         return ConceptInput(model, text, features, template=template, perturbation=perturbation,
                             filler=filler, meter=meter)
@@ -83,6 +84,7 @@ def make_input(model: LanguageModel, text: str, *, template: str | None, feature
         raise InputError("features='concepts' needs its concepts: pass extractor=... (clusters, llm, "
                          "lexicon, spans)")
     SEGMENTERS.get(features)
+    PERTURBATIONS.get(perturbation)
     return PromptInput(model, text, template=template, features=features, perturbation=perturbation,
                        filler=filler, meter=meter)
 
@@ -121,7 +123,7 @@ def explain_on(model: LanguageModel, text: str, target: str | Sequence[str] | Ta
                meter: CostMeter | None = None, chat: bool = False, **method_params: Any) -> Explanation:
     """One model does all the sampling: the method ``method`` explains ``target`` after ``text``."""
     method_params, options = split_feature_options(features, method_params)
-    features = resolve_features(model, text, features, template, chat, options)
+    features = resolve_features(model, text, features, template, chat, options, perturbation)
     algo = make_method(method, method_params)
     template = model_template(model, template, chat)
     meter = meter if meter is not None else CostMeter()
@@ -163,6 +165,12 @@ def objective_for(exp: Explanation, model: LanguageModel, meter: CostMeter | Non
     features: Features = exp.feature_kind
     if features == CONCEPTS:  # the explanation's own concepts, not a new extraction
         features = ConceptSet.from_features(exp.features, exp.params.get("concepts"))
+        if exp.params.get("perturbation") == "rewrite":  # the same generator and verifier (and cache)
+            from whyllm.concepts.rewrite import rewriter_for
+
+            spec = exp.params["rewrite"]
+            features = rewriter_for(exp.text, features, spec["generator"], spec["verifier"],
+                                    spec["noncompliant"])
     inp = make_input(model, exp.text, template=exp.template, features=features,
                      perturbation=exp.params.get("perturbation", "delete"),
                      filler=exp.params.get("filler", " _"))

@@ -100,3 +100,10 @@ class Objective:
 
     def reduce(self, cols: np.ndarray) -> np.ndarray:
         return self.target.reduce(cols)
+
+    def sample_weights(self, masks: np.ndarray) -> np.ndarray:
+        """Each sample's weight in a surrogate: 1, unless the input says otherwise (a concept
+        rewrite the verifier found non-compliant)."""
+        weigh = getattr(self.input, "sample_weights", None)
+        masks = np.atleast_2d(np.asarray(masks, dtype=bool))
+        return np.ones(len(masks)) if weigh is None else np.asarray(weigh(masks), dtype=np.float64)

@@ -96,7 +96,8 @@ def run(call: Call) -> Explanation:
     call = replace(call, method_params=method_params)
     strategy.check(call)
     resolved = resolve_features(call.model, call.text, features, call.common.get("template"),
-                                bool(call.common.get("chat")), feature_options)
+                                bool(call.common.get("chat")), feature_options,
+                                call.common.get("perturbation", "delete"))
     if resolved is not features:
         call = replace(call, common={**call.common, "features": resolved})
     return strategy.explain(call)

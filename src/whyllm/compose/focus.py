@@ -87,6 +87,9 @@ class FocusedObjective:
     def reduce(self, cols: np.ndarray) -> np.ndarray:
         return self.objective.reduce(cols)
 
+    def sample_weights(self, masks: np.ndarray) -> np.ndarray:
+        return self.objective.sample_weights(self._full(masks))
+
 
 def outside_values(words, rough: Explanation) -> np.ndarray:
     """Each word outside the neighbourhood gets its coarse unit's value spread evenly over the

@@ -14,6 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+from whyllm.errors import InputError
 from whyllm.features.concepts import Concept, ConceptSet
 from whyllm.methods.base import check_params
 from whyllm.models.base import LanguageModel
@@ -21,7 +22,9 @@ from whyllm.registry import Registry
 
 #: every option name an extractor may take (what the engine takes out of the method's parameters)
 OPTIONS = ("extractor", "concepts", "k", "layer", "distance", "extractor_model", "on_malformed",
-           "retries", "max_concepts", "fallback", "stopwords")
+           "retries", "max_concepts", "fallback", "stopwords", "generator", "verifier", "noncompliant",
+           "rewrite_cache")
+REWRITE_OPTIONS = ("generator", "verifier", "noncompliant", "rewrite_cache")
 
 
 class ExtractorCost:
@@ -75,11 +78,22 @@ EXTRACTORS: Registry[type[Extractor]] = Registry("concept extractor")
 
 
 def extract(model: LanguageModel, text: str, template: str | None = None, extractor: str = "clusters",
-            **options: Any) -> ConceptSet:
-    """The concepts of ``text`` by the registered ``extractor`` (its ``options`` checked first)."""
+            perturbation: str = "delete", **options: Any) -> ConceptSet:
+    """The concepts of ``text`` by the registered ``extractor`` (its ``options`` checked first);
+    with ``perturbation="rewrite"``, the rewriter (``generator``, ``verifier``, ``noncompliant``,
+    ``rewrite_cache``) that realises their masks."""
+    rewrite = {k: options.pop(k) for k in REWRITE_OPTIONS if k in options}
+    if rewrite and perturbation != "rewrite":
+        raise InputError(f"{', '.join(rewrite)} go with perturbation='rewrite'")
     ex = EXTRACTORS.get(extractor).create(options)
     cost = ExtractorCost()
     concepts = ex.find(model, text, template, cost)
     record = {"extractor": extractor, "options": ex.recorded(), "extractor_cost": cost.to_dict()}
     record.update(getattr(ex, "notes", {}))
-    return ConceptSet(tuple(concepts), extractor, record)
+    concept_set = ConceptSet(tuple(concepts), extractor, record)
+    if perturbation != "rewrite":
+        return concept_set
+    from whyllm.concepts.rewrite import rewriter_for
+
+    default_verifier = getattr(ex, "extractor_model", None)
+    return rewriter_for(text, concept_set, default_verifier=default_verifier, **rewrite)

@@ -27,7 +27,7 @@ from whyllm.features.prompt_input import Feature, check_text, split_template
 from whyllm.models.base import LanguageModel
 
 KIND = "concepts"
-PERTURBATIONS_FOR_CONCEPTS = ("delete", "replace")
+PERTURBATIONS_FOR_CONCEPTS = ("delete", "replace", "rewrite")
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class ConceptSet:
     concepts: tuple[Concept, ...]
     extractor: str = "spans"
     record: dict[str, Any] = field(default_factory=dict)
+    #: realises masks as rewritten texts (``perturbation="rewrite"``; see :mod:`whyllm.concepts.rewrite`)
+    rewriter: Any = field(default=None, compare=False, repr=False)
 
     kind = KIND
 
@@ -97,8 +99,10 @@ class ConceptInput:
                  perturbation: str = "delete", filler: str = " _", meter: CostMeter | None = None) -> None:
         check_text(text)
         if perturbation not in PERTURBATIONS_FOR_CONCEPTS:
-            raise InputError(f"concepts are removed with {' or '.join(PERTURBATIONS_FOR_CONCEPTS)} "
-                             f"(or rewritten by a generator); got {perturbation!r}")
+            raise InputError(f"concepts are removed with {', '.join(PERTURBATIONS_FOR_CONCEPTS)}; "
+                             f"got {perturbation!r}")
+        if perturbation == "rewrite" and concepts.rewriter is None:
+            raise InputError("perturbation='rewrite' needs a generator (generator=..., verifier=...)")
         concepts.check(text)
         prefix, suffix = split_template(template)
         self.text, self.template, self.kind, self.perturbation = text, template, KIND, perturbation
@@ -120,8 +124,21 @@ class ConceptInput:
                 raise InputError(f"concept {c.name!r} covers no token of the text")
             self.groups.append(group)
         self.features = tuple(c.feature() for c in concepts.concepts)
-        self.perturber: Perturbation = PERTURBATIONS.get(perturbation).build(model, self.ids, self.groups,
-                                                                             filler, meter)
+        self.prefix, self.suffix = prefix, suffix
+        self.model = model
+        # a rewrite's texts come from the generator; deletion and replacement work on token ids
+        if perturbation == "rewrite":
+            self.perturber: Perturbation | Any = concepts.rewriter
+        else:
+            strategy = PERTURBATIONS.get(perturbation)
+            self.perturber = strategy.build(model, self.ids, self.groups, filler, meter)
+
+    def sample_weights(self, masks: np.ndarray) -> np.ndarray:
+        """Each sample's weight in a surrogate: 1, or the rewrite's compliance (see ``rewrite``)."""
+        masks = np.atleast_2d(np.asarray(masks, dtype=bool))
+        if self.perturbation != "rewrite":
+            return np.ones(len(masks))
+        return np.array([self.perturber.weight(m) for m in masks], dtype=np.float64)
 
     @property
     def candidates(self) -> list[tuple[int, ...]]:
@@ -135,10 +152,13 @@ class ConceptInput:
         return len(self.groups)
 
     def ids_for(self, keep: np.ndarray, choice: np.ndarray | None = None) -> tuple[int, ...]:
-        """Token ids with every token of a switched-off concept removed (one replacement per run)."""
+        """Token ids with every token of a switched-off concept removed (one replacement per run), or
+        of the generator's rewrite of the text without them."""
         keep = np.asarray(keep, dtype=bool)
         if keep.shape != (self.n_features,):
             raise ValueError(f"mask has shape {keep.shape}, expected ({self.n_features},)")
+        if self.perturbation == "rewrite" and not keep.all():
+            return self.model.encode(self.prefix + self.perturber.rewrite(keep) + self.suffix).ids
         drop: dict[int, int] = {}
         for c in np.flatnonzero(~keep):
             for t in self.groups[int(c)]:

@@ -105,4 +105,14 @@ def check_params(owner: str, params: dict[str, Any], valid: tuple[str, ...]) -> 
         raise InputError(f"{owner} has no parameter {key!r}{hint} (it takes: {takes})")
 
 
+def sample_weights(objective: Any, masks: np.ndarray) -> np.ndarray:
+    """The objective's weight for each sample (all 1 when it has none), refused when all are 0."""
+    weigh = getattr(objective, "sample_weights", None)
+    w = np.ones(len(masks)) if weigh is None else np.asarray(weigh(masks), dtype=np.float64)
+    if len(w) and not w.any():
+        raise BudgetError("every sample has weight 0 (no rewrite the verifier found compliant); "
+                          "use noncompliant='downweight' or another generator")
+    return w
+
+
 METHODS: Registry[type[Method]] = Registry("method")

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from whyllm.fits import KernelShapFit
-from whyllm.methods.base import METHODS, Attribution, Method
+from whyllm.methods.base import METHODS, Attribution, Method, sample_weights
 from whyllm.objective import Objective
 
 
@@ -113,6 +113,8 @@ class KernelShap(Method):
         full, base = (float(v) for v in objective.reduce(end_cols))
         z, w, exact = kernel_design(n, budget - 2, rng)
         cols = objective(z) if len(z) else np.zeros((0, end_cols.shape[1]))
+        if len(z):
+            w = w * sample_weights(objective, z)
         values = solve_constrained(z, objective.reduce(cols) if len(z) else np.zeros(0), w, base, full)
         matrix = solve_constrained(z, cols, w, end_cols[1], end_cols[0])
         fit = KernelShapFit(exact=bool(exact), coalitions=int(len(z) + 2))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from whyllm.fits import LimeFit
-from whyllm.methods.base import METHODS, Attribution, Method
+from whyllm.methods.base import METHODS, Attribution, Method, sample_weights
 from whyllm.objective import Objective
 
 
@@ -79,7 +79,7 @@ class Lime(Method):
         base_cols = objective(np.zeros((1, n), dtype=bool))[0]
         base = float(objective.reduce(base_cols[None])[0])
         dist = cosine_distance_to_full(masks) * 100.0
-        w = np.sqrt(np.exp(-(dist**2) / self.kernel_width**2))
+        w = np.sqrt(np.exp(-(dist**2) / self.kernel_width**2)) * sample_weights(objective, masks)
         coef, intercept, r2 = weighted_ridge(masks.astype(np.float64), y, w, self.alpha)
         matrix = weighted_ridge_columns(masks.astype(np.float64), cols, w, self.alpha)
         fit = LimeFit(r2=r2, intercept=intercept, samples=int(rows),
