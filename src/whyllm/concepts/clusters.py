@@ -68,6 +68,8 @@ def word_vectors(model: LanguageModel, text: str, template: str | None, words: l
     vecs = []
     for s, e in words:
         rows = [t for t, p in enumerate(starts) if p is not None and s <= p < e]
+        # a word's punctuation ("brisk," "middle.") would make it a neighbour of every other such word
+        rows = [t for t in rows if re.search(r"\w", prompt[slice(*enc.offsets[t])])] or rows
         vecs.append(hidden[rows].mean(axis=0) if rows else np.zeros(hidden.shape[1]))
     # centred first: hidden states share one dominant direction (anisotropy, Ethayarajh 2019), which
     # would make every cosine distance small
