@@ -17,7 +17,8 @@ from whyllm.errors import WhyllmError
 EXIT_USAGE = 2
 #: command name -> module under whyllm.cli with ``add_parser(sub)`` and ``run(args)``
 COMMANDS = {"explain": "explain", "evaluate": "evaluate", "neurons": "neurons", "steer": "steer",
-            "screen": "screen", "celltype": "celltype", "cite": "cite"}
+            "screen": "screen", "celltype": "celltype", "cite": "cite", "run": "run", "export": "export",
+            "summary": "summary"}
 
 
 def build_parser() -> argparse.ArgumentParser:
