@@ -191,3 +191,18 @@ def test_summary_html_escapes_hostile_feature_text(tmp_path):
     assert "<script" not in page and "</script" not in page
     assert "script&gt;alert(1)&lt;/script" in page  # the word, as text
     store.close()
+
+
+def test_ray_with_two_workers_gives_the_rows_of_one_local_worker(tmp_path):
+    pytest.importorskip("ray")
+    data = dataset(tmp_path / "d.jsonl", n=10)
+    config = build_config(None, target="yes", id_column="id", label_column="label", method="kernelshap",
+                          budget=16, model="py:tests.run_models:additive")
+    examples = read_dataset(data, config.columns)
+    local, ray_store = Store(tmp_path / "local.db"), Store(tmp_path / "ray.db")
+    run_dataset(examples, config, local, workers=1, progress=False)
+    summary = run_dataset(examples, config, ray_store, workers=2, ray=True, progress=False)
+    assert (summary.computed, summary.failed) == (10, 0)
+    local.close()
+    ray_store.close()
+    assert values_of(tmp_path / "ray.db") == values_of(tmp_path / "local.db")
