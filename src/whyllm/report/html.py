@@ -72,3 +72,8 @@ def render_html(exp: Explanation) -> str:
 def render_neurons_html(result) -> str:
     """A whole page for a neuron set (:class:`whyllm.neurons.NeuronSet`), every string escaped."""
     return _ENV.get_template("neurons.html.j2").render(r=result, fit=result.fit)
+
+
+def render_template(name: str, **context) -> str:
+    """Any of the package's templates (the run viewer's pages), with the same autoescaping."""
+    return _ENV.get_template(name).render(**context)

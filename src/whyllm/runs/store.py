@@ -65,17 +65,26 @@ class Row:
 class Store:
     """A run's SQLite store (see the module docstring)."""
 
-    def __init__(self, path: str | Path, create: bool = True) -> None:
+    def __init__(self, path: str | Path, create: bool = True, readonly: bool = False) -> None:
         self.path = Path(path)
-        if not create and not self.path.is_file():
+        if (readonly or not create) and not self.path.is_file():
             raise InputError(f"no such store: {self.path}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
+            if readonly:  # the viewer: SQLite itself refuses any write
+                self._db = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True,
+                                           check_same_thread=False)
+                self._db.execute("SELECT COUNT(*) FROM results").fetchone()
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(str(self.path), check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{self.path} is not a whyllm store: {exc}") from exc
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Rows of a read query (the viewer's filters)."""
+        return self._db.execute(sql, params).fetchall()
 
     def keys(self) -> set[tuple[str, str, str]]:
         return set(self._db.execute("SELECT example, method, config FROM results"))

@@ -1,0 +1,139 @@
+"""``whyllm serve store.db``: a local, read-only viewer of a dataset run.
+
+Pages: the list of examples (search in the text, filters by label, method, AOPC range and status),
+one example with every method run on it side by side (each rendered by the same template as
+``Explanation.to_html``, autoescaped), and the global summary. The server binds 127.0.0.1 unless told
+otherwise, opens the store read-only, and serves these routes only: nothing maps a URL to a file, so
+``/../`` paths and anything else are 404; a malformed query is 400. Rows are read per request
+(SQL ``LIMIT``), so a store of 10,000 explanations opens at once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from whyllm.explanation import Explanation
+from whyllm.report.html import render_fragment, render_template
+from whyllm.runs.store import Store
+from whyllm.runs.summary import summarize_store, summary_html
+
+PAGE = 200
+AOPC = "json_extract(faithfulness, '$.aopc_comprehensiveness')"
+
+
+class BadQuery(ValueError):
+    pass
+
+
+class Viewer:
+    """The pages, from a store opened read-only."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.store = Store(path, readonly=True)
+        self.lock = threading.Lock()
+        self._summary: str | None = None
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self.lock:
+            return self.store.query(sql, params)
+
+    def list_page(self, qs: dict[str, list[str]]) -> str:
+        get = {k: v[-1] for k, v in qs.items()}
+        unknown = set(get) - {"q", "label", "method", "aopc_min", "aopc_max", "status"}
+        if unknown:
+            raise BadQuery(f"unknown filters: {', '.join(sorted(unknown))}")
+        where, params = [], []
+        if get.get("q"):
+            where.append("text LIKE ?")
+            params.append(f"%{get['q']}%")
+        for key in ("label", "method", "status"):
+            if get.get(key):
+                where.append(f"{key} = ?")
+                params.append(get[key])
+        for key, op in (("aopc_min", ">="), ("aopc_max", "<=")):
+            if get.get(key):
+                try:
+                    params.append(float(get[key]))
+                except ValueError as exc:
+                    raise BadQuery(f"{key} is not a number") from exc
+                where.append(f"{AOPC} {op} ?")
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        (total,) = self.query(f"SELECT COUNT(*) FROM results {clause}", tuple(params))[0]
+        rows = [dict(zip(("example", "method", "label", "status", "error", "text", "aopc"), r)) for r in
+                self.query(f"SELECT example, method, label, status, error, text, {AOPC} FROM results "
+                           f"{clause} ORDER BY position, example, method LIMIT {PAGE}", tuple(params))]
+        return render_template(
+            "viewer.html.j2", view="list", title="examples", store=self.path.name, rows=rows, total=total,
+            labels=[r[0] for r in self.query("SELECT DISTINCT label FROM results WHERE label IS NOT NULL "
+                                             "ORDER BY label")],
+            methods=[r[0] for r in self.query("SELECT DISTINCT method FROM results ORDER BY method")],
+            q=get.get("q", ""), label=get.get("label", ""), method=get.get("method", ""),
+            status=get.get("status", ""), aopc_min=get.get("aopc_min", ""), aopc_max=get.get("aopc_max", ""))
+
+    def example_page(self, example: str) -> str | None:
+        rows = self.query("SELECT method, status, explanation, error, text FROM results WHERE example = ? "
+                          "ORDER BY method", (example,))
+        if not rows:
+            return None
+        panels = []
+        for method, status, explanation, error, _ in rows:
+            fragment = None
+            if status == "ok" and explanation:
+                fragment = render_fragment(Explanation.from_dict(json.loads(explanation)))
+            panels.append({"method": method, "fragment": fragment, "error": error})
+        return render_template("viewer.html.j2", view="example", title=f"example {example}",
+                               store=self.path.name, example=example, text=rows[0][4] or "", panels=panels)
+
+    def summary_page(self) -> str:
+        if self._summary is None:
+            with self.lock:
+                title = f"whyllm summary · {self.path.name}"
+                self._summary = summary_html(summarize_store(self.store), title)
+        return self._summary
+
+
+def handler_for(viewer: Viewer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "whyllm-viewer"
+
+        def log_message(self, format: str, *args) -> None:  # quiet: no access log on stderr
+            pass
+
+        def send(self, code: int, body: str, kind: str = "text/html; charset=utf-8") -> None:
+            data = body.encode("utf-8")
+            self.send_response(code)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
+                             "script-src 'unsafe-inline'; img-src data:")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            try:
+                url = urlsplit(self.path)
+                qs = parse_qs(url.query, keep_blank_values=True, strict_parsing=False, max_num_fields=20)
+                path = url.path
+                if path == "/":
+                    return self.send(200, viewer.list_page(qs))
+                if path == "/summary":
+                    return self.send(200, viewer.summary_page())
+                if path.startswith("/example/") and path.count("/") == 2:
+                    page = viewer.example_page(unquote(path[len("/example/"):]))
+                    if page is not None:
+                        return self.send(200, page)
+                return self.send(404, "not found", "text/plain; charset=utf-8")
+            except (BadQuery, ValueError) as exc:
+                return self.send(400, f"bad request: {exc}", "text/plain; charset=utf-8")
+
+    return Handler
+
+
+def make_server(store: str | Path, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:
+    return ThreadingHTTPServer((host, port), handler_for(Viewer(store)))
