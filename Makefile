@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-server lint bench bench-anchors bench-throughput clean
+.PHONY: demo test test-server lint bench bench-anchors bench-throughput clean browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,13 @@ demo: $(STAMP)
 		--json explanation.json --html report.html
 	@echo "wrote explanation.json and report.html"
 
-test: $(STAMP)
+# the viewer's browser test drives Debian's chromium through chromium-driver (Selenium)
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	     chromium chromium-driver) >/dev/null 2>&1 || echo "warning: no chromium/chromedriver; the browser test will skip"; }
+
+test: $(STAMP) browser-deps
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -p no:cacheprovider -m "not llamacpp" tests
 
