@@ -111,7 +111,8 @@ def print_summary(summary: dict[str, Any], console=None, top: int = 10) -> None:
                   fmt(m["aopc_comprehensiveness"]), fmt(m["aopc_sufficiency"]))
     console.print(t)
     for name, rows in summary["features"].items():
-        t = Table(title=f"top features · {name}" + (" (mean by label on the right)" if summary["labels"] else ""))
+        by_label = " (mean by label on the right)" if summary["labels"] else ""
+        t = Table(title=f"top features · {name}{by_label}")
         cols = ["feature", "mean", "mean |value|", "count", *summary["labels"]]
         for col in cols:
             t.add_column(col)
