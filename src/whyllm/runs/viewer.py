@@ -36,7 +36,7 @@ class Viewer:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.store = Store(path, readonly=True)
-        self.lock = threading.Lock()
+        self.lock, self.summary_lock = threading.Lock(), threading.Lock()
         self._summary: str | None = None
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
@@ -91,10 +91,13 @@ class Viewer:
                                store=self.path.name, example=example, text=rows[0][4] or "", panels=panels)
 
     def summary_page(self) -> str:
-        if self._summary is None:
-            with self.lock:
-                title = f"whyllm summary · {self.path.name}"
-                self._summary = summary_html(summarize_store(self.store), title)
+        with self.summary_lock:  # computed once, on its own connection: the list pages never wait for it
+            if self._summary is None:
+                own = Store(self.path, readonly=True)
+                try:
+                    self._summary = summary_html(summarize_store(own), f"whyllm summary · {self.path.name}")
+                finally:
+                    own.close()
         return self._summary
 
 
