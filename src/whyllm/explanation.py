@@ -162,6 +162,13 @@ class Explanation:
                 for i, f in enumerate(self.features) for j, o in enumerate(self.outputs)]
         return pd.DataFrame(rows)
 
+    def narrate(self, model, max_new_tokens: int = 160):
+        """A chat model's two- or three-sentence account of this explanation, every claim checked
+        against the numbers (:mod:`whyllm.report.narration`)."""
+        from whyllm.report.narration import narrate
+
+        return narrate(self, model, max_new_tokens=max_new_tokens)
+
     def to_html(self, path: str | None = None) -> str:
         from whyllm.report.html import render_html
 

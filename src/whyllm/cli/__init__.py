@@ -18,7 +18,7 @@ EXIT_USAGE = 2
 #: command name -> module under whyllm.cli with ``add_parser(sub)`` and ``run(args)``
 COMMANDS = {"explain": "explain", "evaluate": "evaluate", "neurons": "neurons", "steer": "steer",
             "screen": "screen", "celltype": "celltype", "cite": "cite", "run": "run", "export": "export",
-            "summary": "summary", "serve": "serve"}
+            "summary": "summary", "serve": "serve", "narrate": "narrate"}
 
 
 def build_parser() -> argparse.ArgumentParser:
