@@ -86,3 +86,8 @@ def test_cli_narrates_a_saved_explanation(exp, tmp_path, capsys, monkeypatch):
     import json
 
     assert json.loads((tmp_path / "n.json").read_text())["counts"]["contradicted"] == 1
+
+
+def test_the_more_specific_metric_word_wins(exp):
+    n = check_narration(exp, "Its AOPC of 0.10 is the sufficiency.")
+    assert [c.detail for c in n.claims()] == ["aopc_sufficiency is 0.1000; the text says 0.10"]

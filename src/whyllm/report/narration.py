@@ -197,8 +197,10 @@ def check_sentence(exp: Explanation, sentence: str) -> Sentence:
             claims.append(Claim("cost", m.group(0), "supported" if ok else "contradicted",
                                 f"cost {cost_word} is {true:g}; the text says {m.group(0)}"))
             continue
-        before = low[max(0, m.start() - 40):m.start()]
+        before, near = low[max(0, m.start() - 40):m.start()], low[max(0, m.start() - 40):m.end() + 40]
         key = next((k for word, k in METRIC_WORDS.items() if word in before and k in exp.metrics), None)
+        if key is not None and "sufficiency" in near and "aopc_sufficiency" in exp.metrics:
+            key = "aopc_sufficiency"  # the more specific word wins
         if key is not None:  # "an AOPC comprehensiveness of 0.43"
             true = float(exp.metrics[key])
             ok = abs(round(true, places) - said) <= 10 ** -places / 2 + 1e-9
