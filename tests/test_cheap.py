@@ -99,6 +99,19 @@ def test_focus_refines_the_best_sentence_exactly():
     assert words[int(exp.ranking()[0])] == "delta"
 
 
+def test_focus_with_a_coarse_leave_one_out_pass():
+    model = toy(FOCUS_W)
+    exp = whyllm.explain(LONG, "yes", model=model, method="focus", inner="kernelshap",
+                         coarse_method="occlusion", keep=1, budget=16, seed=0)
+    assert exp.params["coarse_method"] == "occlusion" and exp.params["coarse_budget"] == 5  # 3 LOO, full, empty
+    assert exp.fit["focus_units"] == ["alpha delta gamma."]
+    inside = exp.fit["inside"]
+    assert np.allclose([exp.values[i] for i in inside], [1.5, 3.0, 0.0], atol=1e-9)
+    assert exp.cost.sequences <= 16
+    with pytest.raises(whyllm.WhyllmError, match="coarse pass runs one of"):
+        whyllm.explain(LONG, "yes", model=model, method="focus", coarse_method="anchors", budget=16)
+
+
 def test_focus_with_proxy_costs_the_target_only_the_fine_pass():
     target, proxy = toy(FOCUS_W), toy({"delta": 2.0})
     exp = whyllm.explain(LONG, "yes", model=target, proxy=proxy, method="focus", inner="kernelshap",

@@ -4,7 +4,9 @@ arXiv 2602.04607).
 With thousands of word features, a perturbation explanation spreads its budget thin and its
 attributions dilute. Focus spends it where it matters:
 
-1. **coarse pass**: the inner method (LIME or KernelSHAP) attributes the target to coarse features
+1. **coarse pass**: the inner method (LIME or KernelSHAP; or ``coarse_method``, e.g. occlusion,
+   whose leave-one-out shares the unchanged heads' key/value state) attributes the target to coarse
+   features
    (``sentences`` by default; lines count as sentences, so each record of a list is one unit), on
    the ``proxy`` model when one is given and makes the target's decision on the full input (the
    instance screen of :mod:`whyllm.compose.proxy`; then it costs no target calls), else on the
@@ -53,7 +55,7 @@ from whyllm.models.base import LanguageModel
 from whyllm.objective import Objective
 
 INNER = ("lime", "kernelshap", "occlusion")
-OWN_PARAMS = ("inner", "coarse", "keep", "coarse_budget")
+OWN_PARAMS = ("inner", "coarse", "keep", "coarse_budget", "coarse_method")
 
 
 class FocusedObjective:
@@ -107,25 +109,28 @@ def words_per_unit(words, units) -> list[int]:
 
 
 def coarse_split(algo: Method, n_coarse: int, budget: int | None, used: int) -> int:
-    """A coarse pass on the target: half of what is left of ``budget``, at least the method's need."""
-    if budget is None:
+    """A coarse pass on the target: half of what is left of ``budget``, at least the method's need;
+    a method of fixed cost (occlusion) takes just that, and leaves the rest to the fine pass."""
+    if budget is None or algo.default_budget(n_coarse) == algo.min_budget(n_coarse):
         return algo.default_budget(n_coarse)
     return max(algo.min_budget(n_coarse), (int(budget) - used) // 2)
 
 
 def check_focus_budget(algo: Method, units_words: list[int], budget: int | None,
-                       coarse_budget: int | None, proxy: bool) -> None:
+                       coarse_budget: int | None, proxy: bool, coarse_algo: Method | None = None) -> None:
     """Fail before any model call when no split of ``budget`` can run both passes."""
     n_coarse = len(units_words)
+    coarse_algo = coarse_algo or algo
     if coarse_budget is not None:
-        algo.check_budget(n_coarse, int(coarse_budget))
+        coarse_algo.check_budget(n_coarse, int(coarse_budget))
     if budget is None:
         return
     screen = 1 if proxy else 0
     if proxy:  # the coarse pass runs on the proxy; should the screen refuse it, that is re-checked then
         coarse_on_target, where = 0, "on the proxy"
     else:
-        coarse_on_target = int(coarse_budget) if coarse_budget is not None else algo.min_budget(n_coarse)
+        coarse_on_target = (int(coarse_budget) if coarse_budget is not None else
+                            coarse_algo.min_budget(n_coarse))
         where = f"over {n_coarse} units"
     fine = algo.min_budget(min([w for w in units_words if w > 0], default=1))
     need = screen + coarse_on_target + fine
@@ -140,7 +145,8 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
                   coarse_budget: int | None = None, features: Features = "words", template: str | None = None,
                   budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
                   filler: str = " _", max_new_tokens: int = 5, progress: bool = False, chat: bool = False,
-                  task_verdict: TaskVerdict | None = None, **inner_params: Any) -> Explanation:
+                  task_verdict: TaskVerdict | None = None, coarse_method: str | None = None,
+                  **inner_params: Any) -> Explanation:
     """Coarse pass (``proxy`` or ``model``), then fine attribution on ``model`` inside the ``keep``
     most supportive coarse units. ``budget`` bounds the target calls of the whole explanation
     (screen, a coarse pass on the target, fine pass); ``coarse_budget`` the coarse pass."""
@@ -151,12 +157,18 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
     if task_verdict is not None and proxy is None:
         raise InputError("a task verdict goes with a proxy (whether the proxy may run the coarse pass)")
     algo: Method = make_method(inner, inner_params)
+    coarse_method = coarse_method or inner
+    if coarse_method not in INNER:
+        raise InputError(f"the coarse pass runs one of {', '.join(INNER)}; got {coarse_method!r}")
+    coarse_cls = type(make_method(coarse_method, {}))
+    coarse_params = {k: v for k, v in inner_params.items() if k in coarse_cls.param_names()}
+    coarse_algo: Method = make_method(coarse_method, coarse_params)
     target_meter, coarse_meter = CostMeter(), CostMeter()
     user_template, template = template, model_template(model, template, chat)
     units = make_input(model, text, template=template, features=coarse).features
     words = make_input(model, text, template=template, features=features).features
     may_proxy = proxy is not None and (task_verdict is None or task_verdict.authorised)
-    check_focus_budget(algo, words_per_unit(words, units), budget, coarse_budget, may_proxy)
+    check_focus_budget(algo, words_per_unit(words, units), budget, coarse_budget, may_proxy, coarse_algo)
     inp, tgt = prepare(model, text, target, template=template, features=features, perturbation=perturbation,
                        filler=filler, max_new_tokens=max_new_tokens, meter=target_meter)
     coarse_model, screen = model, None
@@ -171,15 +183,15 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
         coarse_model = proxy if screen["instance"] == "agree" else model
     if coarse_model is model and proxy is not None:  # refused by a screen: the target runs both passes
         check_focus_budget(algo, words_per_unit(words, units), None if budget is None else
-                           int(budget) - target_meter.sequences, coarse_budget, False)
+                           int(budget) - target_meter.sequences, coarse_budget, False, coarse_algo)
     if coarse_budget is None and coarse_model is model:
-        coarse_budget = coarse_split(algo, len(units), budget, target_meter.sequences)
+        coarse_budget = coarse_split(coarse_algo, len(units), budget, target_meter.sequences)
     coarse_target = tgt.for_model(coarse_model)
-    rough = explain_on(coarse_model, text, coarse_target, method=inner, features=coarse,
+    rough = explain_on(coarse_model, text, coarse_target, method=coarse_method, features=coarse,
                        template=user_template, chat=chat, budget=coarse_budget, seed=seed,
                        perturbation=perturbation, filler=filler,
                        progress=progress, meter=coarse_meter if coarse_model is proxy else target_meter,
-                       **inner_params)
+                       **coarse_params)
     if budget is not None:  # the whole explanation's target calls stay within ``budget``
         budget = int(budget) - target_meter.sequences
     # the best ``keep`` units, fewer if the fine budget cannot cover their words
@@ -205,6 +217,7 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
                    coarse_cost=coarse_meter.snapshot().to_dict() if proxy is not None else None,
                    screen=screen)
     params = {"fine_budget": budget, "coarse_budget": rough.params["budget"], "inner": inner,
+              "coarse_method": coarse_method,
               "coarse": coarse, "keep": keep, "perturbation": perturbation, "max_new_tokens": max_new_tokens,
               "proxy": None if proxy is None else proxy.info.model_id, **algo.params,
               **concept_record(features)}
@@ -227,8 +240,10 @@ class Focus(Strategy):
 
     def validate(self, method: str, method_params: dict[str, Any]) -> None:
         inner = method_params.get("inner", "lime")
-        if inner not in INNER:
-            raise InputError(f"focus refines with one of {', '.join(INNER)}; got {inner!r}")
+        coarse_method = method_params.get("coarse_method") or inner
+        for role, name in (("refines", inner), ("runs its coarse pass", coarse_method)):
+            if name not in INNER:
+                raise InputError(f"focus {role} with one of {', '.join(INNER)}; got {name!r}")
         inner_params = {k: v for k, v in method_params.items() if k not in OWN_PARAMS}
         check_params(f"focus (inner={inner})", method_params,
                      OWN_PARAMS + make_method(inner, inner_params).param_names())
