@@ -103,12 +103,13 @@ def test_focus_with_a_coarse_leave_one_out_pass():
     model = toy(FOCUS_W)
     exp = whyllm.explain(LONG, "yes", model=model, method="focus", inner="kernelshap",
                          coarse_method="occlusion", keep=1, budget=16, seed=0)
-    assert exp.params["coarse_method"] == "occlusion" and exp.params["coarse_budget"] == 5  # 3 LOO, full, empty
+    assert exp.params["coarse_method"] == "occlusion"
+    assert exp.params["coarse_budget"] == 5  # 3 leave-one-out, the full and the empty input
     assert exp.fit["focus_units"] == ["alpha delta gamma."]
     inside = exp.fit["inside"]
     assert np.allclose([exp.values[i] for i in inside], [1.5, 3.0, 0.0], atol=1e-9)
     assert exp.cost.sequences <= 16
-    with pytest.raises(whyllm.WhyllmError, match="coarse pass runs one of"):
+    with pytest.raises(whyllm.WhyllmError, match="runs its coarse pass with one of"):
         whyllm.explain(LONG, "yes", model=model, method="focus", coarse_method="anchors", budget=16)
 
 
