@@ -15,6 +15,8 @@ Methods, at one fixed target budget (``--budget``, 32 target calls by default):
 * ``focus``: ``method="focus"`` with the documents as coarse units, ``keep=1``: a coarse LIME over
   the 21 documents on the target (3/8 of the budget: 12 calls), then word-level LIME inside the best
   document with the rest;
+* ``focus-occ``: the same with ``coarse_method="occlusion"``: leave-one-out over the 21 documents
+  (23 calls, sharing the unchanged heads), then LIME inside the best document with the other 9;
 * ``random``: a seeded random ranking of the words (what no explanation gets).
 
 Scores, on the same model: the drop of the answer's probability (and of its log-probability) after
@@ -105,13 +107,18 @@ def run_case(case: dict, method: str, model, scorer, budget: int) -> list[dict]:
     t = time.perf_counter()
     if method == "lime":
         exp = whyllm.explain(case["text"], case["answer"], model=model, method="lime", **kw)
-    else:
+    elif method == "focus":
         exp = whyllm.explain(case["text"], case["answer"], model=model, method="focus", inner="lime",
                              coarse="documents", keep=KEEP, coarse_budget=budget * 3 // 8, **kw)
+    else:  # focus-occ: leave-one-out over the documents (23 calls), LIME inside the best with the rest
+        exp = whyllm.explain(case["text"], case["answer"], model=model, method="focus", inner="lime",
+                             coarse="documents", coarse_method="occlusion", keep=KEEP, **kw)
     seconds = time.perf_counter() - t
     order = np.argsort(-np.asarray(exp.values), kind="stable")
     row = {"case": case["case"], "method": method, "calls": exp.cost.sequences, "seconds": seconds,
            "gold_pos": case["gold_pos"], **scores(case, exp, order, scorer)}
+    if method.startswith("focus"):
+        row["focus_has_gold"] = any(s <= case["gold_span"][0] < e for s, e in exp.fit["focus_spans"])
     if method == "focus":
         row["focus_has_gold"] = any(s <= case["gold_span"][0] < e for s, e in exp.fit["focus_spans"])
         rng = np.random.default_rng(7)
@@ -130,7 +137,7 @@ def load() -> list[dict]:
 
 def summarize() -> str:
     rows = load()
-    methods = ["lime", "focus", "random"]
+    methods = [m for m in ("lime", "focus", "focus-occ", "random") if any(r["method"] == m for r in rows)]
     per_method = [{r["case"] for r in rows if r["method"] == m} for m in methods]
     done = set.intersection(*per_method) if rows else set()
     if not done:
@@ -151,12 +158,16 @@ def summarize() -> str:
         lines.append(f"| {m} | {avg('calls'):.1f} | {avg('seconds'):.1f} | {avg('aopc10'):.4f} "
                      f"| {avg('aopc50'):.4f} | {avg('aopc100'):.4f} | {avg('logdrop10'):.3f} "
                      f"| {avg('recall5'):.3f} | {avg('gold5'):.2f} |")
-    f10 = np.mean([by["focus"][c]["aopc10"] for c in done])
-    l10 = np.mean([by["lime"][c]["aopc10"] for c in done])
-    hits = sum(bool(by["focus"][c].get("focus_has_gold")) for c in done)
     p_full = np.mean([by["lime"][c]["p_full"] for c in done])
-    lines.append(f"\nfocus / lime AOPC@10: {f10 / l10 if l10 else float('inf'):.2f}x; focus kept the gold "
-                 f"passage on {hits} of {len(done)} prompts; mean p(answer | full prompt) {p_full:.4f}")
+    lines.append(f"\nmean p(answer | full prompt) {p_full:.4f}")
+    for m in (m for m in methods if m.startswith("focus")):
+        ratios = []
+        for key in ("aopc10", "logdrop10"):
+            f10, l10 = (np.mean([by[x][c][key] for c in done]) for x in (m, "lime"))
+            ratios.append(f"{f10 / l10 if l10 else float('inf'):.2f}x")
+        hits = sum(bool(by[m][c].get("focus_has_gold")) for c in done)
+        lines.append(f"{m} / lime: AOPC@10 {ratios[0]}, log-prob drop@10 {ratios[1]}; kept the gold "
+                     f"passage on {hits} of {len(done)} prompts")
     return "\n".join(lines)
 
 
@@ -166,6 +177,7 @@ def main() -> int:
     ap.add_argument("--budget", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--methods", default="lime,focus,focus-occ")
     ap.add_argument("--summarize", action="store_true")
     args = ap.parse_args()
     if not args.summarize:
@@ -175,7 +187,7 @@ def main() -> int:
                                    threads=args.threads)
         records = load_nq_open(DATA / "nq_open" / "nq-open-oracle.jsonl.gz")
         for case in cases(records, args.n):
-            for method in ("lime", "focus"):
+            for method in args.methods.split(","):
                 if (case["case"], method) in done:
                     continue
                 for row in run_case(case, method, model, scorer, args.budget):
