@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prompts import DATA
+from prompts import DATA, read_jsonl
 
 import whyllm
 from whyllm.cost import CostMeter
@@ -138,9 +138,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def load() -> list[dict]:
-    if not STORE.exists():
-        return []
-    return [json.loads(x) for x in STORE.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return read_jsonl(STORE)
 
 
 def summarize() -> str:

@@ -41,7 +41,7 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cite import cases
-from prompts import DATA
+from prompts import DATA, read_jsonl
 
 import whyllm
 from whyllm.engine import objective_for
@@ -134,9 +134,7 @@ def run_case(case: dict, sources: str, threads: int, done: set) -> None:
 
 
 def load() -> list[dict]:
-    if not STORE.exists():
-        return []
-    return [json.loads(x) for x in STORE.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return read_jsonl(STORE)
 
 
 def summarize() -> str:

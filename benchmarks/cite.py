@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prompts import DATA
+from prompts import DATA, nq_documents, read_jsonl
 
 import whyllm
 from whyllm.cite import context_prompt, read_context
@@ -54,13 +54,9 @@ def cases(set_name: str, records: list[dict]) -> list[dict]:
     for p in range(n_prompts):
         i = offset + p
         rec = records[i]
-        gold = next(c for c in rec["ctxs"] if c.get("isgold", True))
         pos = (0, n_docs // 2, n_docs - 1)[p % 3]
-        rng = np.random.default_rng(1000 + i)
-        others = [records[j]["ctxs"][0] for j in rng.permutation(len(records)) if j != i][:n_docs - 1]
-        docs = [*others[:pos], gold, *others[pos:]]
         out.append({"case": f"{set_name}-{p}", "query": rec["question"], "answer": " " + rec["answers"][0],
-                    "docs": [{"title": d["title"], "text": d["text"]} for d in docs], "gold": pos})
+                    "docs": nq_documents(records, i, n_docs, pos, seed=1000 + i), "gold": pos})
     return out
 
 
@@ -137,9 +133,7 @@ def main() -> int:
 
 
 def load() -> list[dict]:
-    if not STORE.exists():
-        return []
-    return [json.loads(line) for line in STORE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(STORE)
 
 
 def summarize() -> str:

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prompts import DATA, sst2_four_shot
+from prompts import DATA, read_jsonl, sst2_four_shot
 
 import whyllm
 from whyllm.engine import objective_for
@@ -178,9 +178,7 @@ def write(row: dict) -> None:
 
 
 def load() -> list[dict]:
-    if not STORE.exists():
-        return []
-    return [json.loads(x) for x in STORE.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return read_jsonl(STORE)
 
 
 def mean(rows: list[dict], key: str) -> float:

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prompts import DATA
+from prompts import DATA, nq_documents, read_jsonl
 
 import whyllm
 from whyllm.cite import context_prompt, read_context
@@ -57,11 +57,8 @@ def cases(records: list[dict], n: int) -> list[dict]:
     for p in range(n):
         i = FIRST + p
         rec = records[i]
-        gold = next(c for c in rec["ctxs"] if c.get("isgold", True))
         pos = (0, N_DOCS // 2, N_DOCS - 1)[p % 3]
-        rng = np.random.default_rng(2000 + i)
-        others = [records[j]["ctxs"][0] for j in rng.permutation(len(records)) if j != i][:N_DOCS - 1]
-        docs = [*others[:pos], gold, *others[pos:]]
+        docs = nq_documents(records, i, N_DOCS, pos, seed=2000 + i)
         text, template, spans = context_prompt(read_context(docs), rec["question"])
         out.append({"case": f"nq-{i}", "text": text, "template": template, "answer": " " + rec["answers"][0],
                     "answers": rec["answers"], "gold_span": (spans[pos]["start"], spans[pos]["end"]),
@@ -119,8 +116,7 @@ def run_case(case: dict, method: str, model, scorer, budget: int) -> list[dict]:
            "gold_pos": case["gold_pos"], **scores(case, exp, order, scorer)}
     if method.startswith("focus"):
         row["focus_has_gold"] = any(s <= case["gold_span"][0] < e for s, e in exp.fit["focus_spans"])
-    if method == "focus":
-        row["focus_has_gold"] = any(s <= case["gold_span"][0] < e for s, e in exp.fit["focus_spans"])
+    if method == "focus":  # the random ranking, once per prompt, over the same words
         rng = np.random.default_rng(7)
         rand = {"case": case["case"], "method": "random", "calls": 0, "seconds": 0.0,
                 "gold_pos": case["gold_pos"],
@@ -130,9 +126,7 @@ def run_case(case: dict, method: str, model, scorer, budget: int) -> list[dict]:
 
 
 def load() -> list[dict]:
-    if not STORE.exists():
-        return []
-    return [json.loads(x) for x in STORE.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return read_jsonl(STORE)
 
 
 def summarize() -> str:

@@ -57,3 +57,21 @@ def counterfact(n: int = 20) -> list[Case]:
 
 
 SETS = {"sst2": sst2, "counterfact": counterfact, "sst2-4shot": sst2_four_shot}
+
+
+def nq_documents(records: list[dict], i: int, n_docs: int, pos: int, seed: int) -> list[dict]:
+    """Question ``i``'s gold passage at ``pos`` among ``n_docs - 1`` other questions' gold passages,
+    drawn with ``seed`` (the multi-document prompts of Lost in the Middle), as {title, text}."""
+    import numpy as np
+
+    gold = next(c for c in records[i]["ctxs"] if c.get("isgold", True))
+    rng = np.random.default_rng(seed)
+    others = [records[j]["ctxs"][0] for j in rng.permutation(len(records)) if j != i][:n_docs - 1]
+    return [{"title": d["title"], "text": d["text"]} for d in (*others[:pos], gold, *others[pos:])]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """A benchmark's stored rows (none when it has not run)."""
+    if not path.exists():
+        return []
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
