@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browser import screenshot
 from prompts import DATA, read_jsonl
 
 import whyllm
@@ -80,22 +79,8 @@ def documents(records: list[dict], i: int) -> list[dict]:
     return [{"title": d["title"], "text": d["text"]} for d in (others[0], gold, others[-1])]
 
 
-def screenshot(html: Path, png: Path) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        raise SystemExit("no chromium: apt-get install chromium")
-    from PIL import Image, ImageOps
-
-    png.parent.mkdir(parents=True, exist_ok=True)
-    raw = png.with_suffix(".raw.png")
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    f"--screenshot={raw}", "--window-size=1400,4000", html.resolve().as_uri()],
-                   check=True, capture_output=True, timeout=120)
-    # the whole page, trimmed of its white margin, in 96 colours (a sixth of the raw size)
-    im = Image.open(raw).convert("RGB")
-    box = ImageOps.invert(im).getbbox()
-    im.crop((0, 0, box[2] + 10, box[3] + 10)).quantize(colors=96).save(png, optimize=True)
-    raw.unlink()
+def shoot(html: Path, png: Path) -> None:
+    screenshot(html.resolve().as_uri(), png)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -129,7 +114,7 @@ def run(args: argparse.Namespace) -> None:
             page = PAGES / f"q{i}.html"
             exp.to_html(str(page))
             if args.screenshot and kept == 0:
-                screenshot(page, SHOT)
+                shoot(page, SHOT)
             kept += 1
         with STORE.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
@@ -169,7 +154,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.shot_only:
         first = next(r for r in load() if r["kept"])
-        screenshot(PAGES / f"q{first['question_index']}.html", SHOT)
+        shoot(PAGES / f"q{first['question_index']}.html", SHOT)
     elif not args.summarize:
         run(args)
     print(summarize())

@@ -141,7 +141,7 @@ def run_ray(tasks: list[Task], config: RunConfig, workers: int, address: str | N
             ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False)
     try:
         actor = ray.remote(num_cpus=1)(RayWorker)
-        per = max(1, (threads or 1))
+        per = max(1, threads // workers) if threads else 1  # --threads counts all workers' threads
         pool = ActorPool([actor.remote(config.model, config.dtype, per, config) for _ in range(workers)])
         yield from pool.map_unordered(lambda a, t: a.run.remote(t), tasks)
     finally:
