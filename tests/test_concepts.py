@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import whyllm
+from tests.chat_models import ScriptedChat
 from whyllm.concepts import extract
 from whyllm.errors import InputError, MalformedReplyError
 from whyllm.features.concepts import Concept, ConceptInput, ConceptSet
@@ -115,18 +116,6 @@ def test_user_spans_and_their_errors():
     with pytest.raises(InputError, match="has no parameter 'k'"):
         whyllm.explain(TEXT, "yes", model=model, features="concepts", extractor="lexicon",
                        concepts=LEXICON, k=3)
-
-
-class ScriptedChat(whyllm.models.ToyModel):
-    """A chat model whose replies are scripted (what the llm extractor parses)."""
-
-    def __init__(self, replies):
-        super().__init__(lambda words: {}, name="scripted-chat", cache=None)
-        self.replies, self.prompts = list(replies), []
-
-    def generate(self, prompt, max_new_tokens, stop_at_newline=True):
-        self.prompts.append(self.decode(prompt))
-        return self.encode(self.replies.pop(0), add_special_tokens=False).ids
 
 
 GOOD = '```json\n{"concepts": [{"name": "acting", "spans": ["superb cast", "performances"]}, ' \

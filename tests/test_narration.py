@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import whyllm
-from whyllm.models import ToyModel, additive_model
+from tests.chat_models import ScriptedChat
+from whyllm.models import additive_model
 from whyllm.report.narration import check_narration
 
 WEIGHTS = {"superb": 3.0, "acting": 1.0, "dull": -2.0, "plot": 0.5}
@@ -44,16 +45,6 @@ def test_each_kind_of_wrong_claim_is_caught(exp, text, detail):
 def test_a_sentence_without_claims_is_uncheckable(exp):
     n = check_narration(exp, "The model reads the review carefully. 'superb' supports it.")
     assert [s.status for s in n.sentences] == ["uncheckable", "checked"]
-
-
-class ScriptedChat(ToyModel):
-    def __init__(self, replies):
-        super().__init__(lambda words: {}, name="scripted-narrator", cache=None)
-        self.replies, self.prompts = list(replies), []
-
-    def generate(self, prompt, max_new_tokens, stop_at_newline=True):
-        self.prompts.append(self.decode(prompt))
-        return self.encode(self.replies.pop(0), add_special_tokens=False).ids
 
 
 def test_narrate_gives_the_numbers_and_marks_unsupported_sentences(exp):

@@ -54,3 +54,24 @@ class CostMeter:
             sample_tokens=self.sample_tokens,
             seconds=round(time.perf_counter() - self._started, 6),
         )
+
+
+class GeneratorCost:
+    """A generating model's own work beside the target's (a concept extractor, a rewriter, an LLM
+    explainer): calls, prompt and generated tokens, seconds."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.prompt_tokens = 0
+        self.generated_tokens = 0
+        self._started = time.perf_counter()
+
+    def add(self, prompt_tokens: int, generated_tokens: int = 0) -> None:
+        self.calls += 1
+        self.prompt_tokens += int(prompt_tokens)
+        self.generated_tokens += int(generated_tokens)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"calls": self.calls, "prompt_tokens": self.prompt_tokens,
+                "generated_tokens": self.generated_tokens,
+                "seconds": round(time.perf_counter() - self._started, 6)}

@@ -133,7 +133,7 @@ def explain_on(model: LanguageModel, text: str, target: str | Sequence[str] | Ta
     objective = Objective(model, inp, tgt, meter, progress=progress, with_top=algo.needs_top(tgt))
     result = algo.attribute(objective, budget, np.random.default_rng(seed))
     params = {"budget": budget, "perturbation": perturbation, "max_new_tokens": max_new_tokens,
-              **algo.params, **inp.perturber.recorded(), **concept_record(features)}
+              **algo.params, **inp.perturber.recorded(), **concept_record(features), **(result.record or {})}
     return Explanation(
         text=text, template=template, feature_kind=feature_kind(features), features=inp.features,
         values=tuple(float(v) for v in result.values), base_value=float(result.base_value),

@@ -10,10 +10,10 @@ counted as target calls).
 from __future__ import annotations
 
 import inspect
-import time
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+from whyllm.cost import GeneratorCost
 from whyllm.errors import InputError
 from whyllm.features.concepts import Concept, ConceptSet
 from whyllm.methods.base import check_params
@@ -27,24 +27,7 @@ OPTIONS = ("extractor", "concepts", "k", "layer", "distance", "extractor_model",
 REWRITE_OPTIONS = ("generator", "verifier", "noncompliant", "rewrite_cache")
 
 
-class ExtractorCost:
-    """An extractor's own model work: calls, prompt and generated tokens, seconds."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.prompt_tokens = 0
-        self.generated_tokens = 0
-        self._started = time.perf_counter()
-
-    def add(self, prompt_tokens: int, generated_tokens: int = 0) -> None:
-        self.calls += 1
-        self.prompt_tokens += int(prompt_tokens)
-        self.generated_tokens += int(generated_tokens)
-
-    def to_dict(self) -> dict[str, float]:
-        return {"calls": self.calls, "prompt_tokens": self.prompt_tokens,
-                "generated_tokens": self.generated_tokens,
-                "seconds": round(time.perf_counter() - self._started, 6)}
+ExtractorCost = GeneratorCost  # an extractor's own model work
 
 
 class Extractor(ABC):

@@ -26,9 +26,9 @@ from whyllm.concepts.base import EXTRACTORS, Extractor, ExtractorCost
 from whyllm.errors import InputError, MalformedReplyError
 from whyllm.features.concepts import Concept
 from whyllm.models.base import LanguageModel
-from whyllm.models.chat import chat_template
+from whyllm.models.chat import DEFAULT_CHAT_MODEL, chat_reply, load_chat_model
 
-DEFAULT_EXTRACTOR_MODEL = "smollm2-135m-instruct"
+DEFAULT_EXTRACTOR_MODEL = DEFAULT_CHAT_MODEL
 INSTRUCTION = (
     "List the concepts the text expresses: the topics, qualities, entities or claims a reader would "
     "name when saying what the text is about. Reply with JSON only. Copy every span exactly from the "
@@ -81,14 +81,6 @@ def parse_concepts(reply: str, text: str, max_concepts: int) -> tuple[list[Conce
     return out, dropped
 
 
-def load_extractor_model(spec: Any) -> LanguageModel:
-    if isinstance(spec, LanguageModel):
-        return spec
-    from whyllm.models import load_model
-
-    return load_model(DEFAULT_EXTRACTOR_MODEL if spec is None else spec, cache=False)
-
-
 @EXTRACTORS.register("llm")
 class LLMExtractor(Extractor):
     name = "llm"
@@ -112,16 +104,13 @@ class LLMExtractor(Extractor):
     def ask(self, model: LanguageModel, prompt: str, cost: ExtractorCost) -> str:
         """The model's greedy reply, its first characters given (``PREFILL``: the reply starts as
         the JSON object asked for, which small models otherwise forget)."""
-        if getattr(getattr(model, "tokenizer", None), "chat_template", None):
-            prompt = chat_template(model, None).replace("{text}", prompt)
-        ids = model.encode(prompt + PREFILL).ids
-        reply = model.generate(ids, MAX_REPLY_TOKENS, stop_at_newline=False)
-        cost.add(len(ids), len(reply))
-        return PREFILL + model.decode(reply)
+        reply, n_prompt, n_reply = chat_reply(model, prompt, MAX_REPLY_TOKENS, prefill=PREFILL)
+        cost.add(n_prompt, n_reply)
+        return reply
 
     def find(self, model: LanguageModel, text: str, template: str | None,
              cost: ExtractorCost) -> list[Concept]:
-        explainer = load_extractor_model(self.extractor_model)
+        explainer = load_chat_model(self.extractor_model)
         prompt = INSTRUCTION.format(max_concepts=self.max_concepts, text=text)
         errors, replies = [], []
         for _attempt in range(self.retries + 1):

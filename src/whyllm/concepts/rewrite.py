@@ -31,7 +31,7 @@ from whyllm.errors import InputError
 from whyllm.features.concepts import ConceptSet
 from whyllm.models.base import LanguageModel
 from whyllm.models.cache import default_cache_dir
-from whyllm.models.chat import chat_template
+from whyllm.models.chat import chat_reply, load_chat_model
 
 GENERATE = ("Rewrite the text below so that it no longer expresses: {off}. Keep everything else the "
             "same, and keep expressing: {on}. Reply with the rewritten text only.\n\nText: {text}")
@@ -74,11 +74,8 @@ class RewriteCache:
 
 def ask(model: LanguageModel, prompt: str, max_new_tokens: int) -> tuple[str, int, int]:
     """The model's greedy reply to ``prompt`` (as a chat turn when it has a chat template)."""
-    if getattr(getattr(model, "tokenizer", None), "chat_template", None):
-        prompt = chat_template(model, None).replace("{text}", prompt)
-    ids = model.encode(prompt).ids
-    out = model.generate(ids, max_new_tokens, stop_at_newline=False)
-    return model.decode(out).strip(), len(ids), len(out)
+    reply, n_prompt, n_reply = chat_reply(model, prompt, max_new_tokens)
+    return reply.strip(), n_prompt, n_reply
 
 
 class Rewriter:
@@ -171,10 +168,8 @@ def rewriter_for(text: str, concepts: ConceptSet, generator: Any = None, verifie
     """``concepts`` with the rewriter that realises their masks on ``text``: ``generator`` and
     ``verifier`` are loaded models or specs (default SmolLM2-135M-Instruct; the verifier defaults to
     the extractor's model, then to the generator)."""
-    from whyllm.concepts.llm import load_extractor_model
-
-    gen = load_extractor_model(generator)
-    ver = load_extractor_model(verifier if verifier is not None else
+    gen = load_chat_model(generator)
+    ver = load_chat_model(verifier if verifier is not None else
                                default_verifier if default_verifier is not None else gen)
     rewriter = Rewriter(text, concepts, gen, ver, noncompliant, RewriteCache(rewrite_cache))
     return replace(concepts, rewriter=rewriter)

@@ -6,6 +6,7 @@ from whyllm.methods import (  # noqa: F401  (registration)
     gradients,
     kernelshap,
     lime,
+    llm_icl,
     lore,
     occlusion,
 )

@@ -34,6 +34,8 @@ class Attribution:
     matrix: np.ndarray | None = None
     base_columns: np.ndarray | None = None
     full_columns: np.ndarray | None = None
+    #: what else the method recorded (an LLM explainer's prompt and reply), merged into ``params``
+    record: dict[str, Any] | None = None
 
 
 class Method(ABC):

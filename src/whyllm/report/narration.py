@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from whyllm.errors import InputError
 from whyllm.features.segmenters import SEGMENTERS
 from whyllm.models.base import LanguageModel
-from whyllm.models.chat import chat_template
+from whyllm.models.chat import chat_reply
 
 if TYPE_CHECKING:
     from whyllm.explanation import Explanation
@@ -224,17 +224,16 @@ def narrate(exp: Explanation, model: LanguageModel, max_new_tokens: int = 160, r
     if not isinstance(model, LanguageModel):
         raise InputError("narrate needs a chat model (whyllm.load_model('smollm2-135m-instruct'), say)")
     prompt = INSTRUCTION.format(facts=facts(exp))
-    wrapped = chat_template(model, None).replace("{text}", prompt) if getattr(
-        getattr(model, "tokenizer", None), "chat_template", None) else prompt + "\n\nAnswer:"
-    ids = model.encode(wrapped).ids
+    asked = prompt if getattr(getattr(model, "tokenizer", None), "chat_template", None) else (
+        prompt + "\n\nAnswer:")
     cost = {"calls": 0, "prompt_tokens": 0, "generated_tokens": 0}
     text = ""
     for _ in range(retries + 1):
-        out = model.generate(ids, max_new_tokens, stop_at_newline=False)
+        reply, n_prompt, n_reply = chat_reply(model, asked, max_new_tokens)
         cost["calls"] += 1
-        cost["prompt_tokens"] += len(ids)
-        cost["generated_tokens"] += len(out)
-        text = model.decode(out).strip()
+        cost["prompt_tokens"] += n_prompt
+        cost["generated_tokens"] += n_reply
+        text = reply.strip()
         if text:
             break
     if not text:
