@@ -122,29 +122,31 @@ class LLMInContext(Method):
         n = objective.n_features
         if self.names == "letters":
             return letter_names(n)
-        return text_names([f.text for f in objective.input.features])
+        columns = getattr(objective.input, "names", None)  # a tabular row's column names
+        return text_names(columns if columns is not None else [f.text for f in objective.input.features])
 
-    def neighbourhood(self, objective: Objective, rows: int, rng: np.random.Generator
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-        """(rows, outputs, the explained point, binary): the samples the explainer sees."""
+    def neighbourhood(self, objective: Objective, rows: int, rng: np.random.Generator, full: float
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
+        """(rows, outputs, the explained point, its output, binary): the samples the explainer sees."""
         own = getattr(objective, "neighbourhood", None)
         if own is not None:
-            x, y, point = own(rows, rng)
-            return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), np.asarray(point), False
+            x, y, point, at_point = own(rows, rng)
+            return (np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), np.asarray(point),
+                    float(at_point), False)
         masks = lime_masks(objective.n_features, rows, rng)
-        return masks.astype(np.float64), objective.value(masks), np.ones(objective.n_features), True
+        return masks.astype(np.float64), objective.value(masks), np.ones(objective.n_features), full, True
 
     def attribute(self, objective: Objective, budget: int, rng: np.random.Generator) -> Attribution:
         n = objective.n_features
         self.check_budget(n, budget)
         full = float(objective.value(np.ones((1, n), dtype=bool))[0])
         base = float(objective.value(np.zeros((1, n), dtype=bool))[0])
-        rows, outputs, point, binary = self.neighbourhood(objective, budget - 2, rng)
+        rows, outputs, point, at_point, binary = self.neighbourhood(objective, budget - 2, rng, full)
         names = self.feature_names(objective)
         label = self.output_label or describe_output(objective)
         examples = [as_example(e, self.names, self.k) for e in self.examples]
-        prompt = build_prompt(self.strategy, names, rows, outputs, point, full, min(self.k, n), label, binary,
-                              self.names == "text", examples)
+        prompt = build_prompt(self.strategy, names, rows, outputs, point, at_point, min(self.k, n), label,
+                              binary, self.names == "text", examples)
         explainer = load_chat_model(self.explainer_model)
         cost = GeneratorCost()
         replies, errors, refusals = [], [], 0
@@ -179,7 +181,10 @@ class LLMInContext(Method):
 
 
 def describe_output(objective: Objective) -> str:
-    """What the outputs are, in words: the target's own description when it has one."""
+    """What the outputs are, in words: the objective's or the target's own description."""
+    own = getattr(objective, "describe_output", None)
+    if callable(own):
+        return own()
     target = getattr(objective, "target", None)
     say = getattr(target, "describe", None)
     return say() if callable(say) else "a score (higher means the explained output is more likely)"
