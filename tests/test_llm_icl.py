@@ -99,6 +99,8 @@ def test_malformed_and_refusal_replies_are_counted_and_retried_then_a_clear_erro
     rec = e.params["llm_icl"]
     assert rec["malformed_replies"] == 2 and rec["refusals"] == 1 and rec["ranking"] == ["B", "A"]
     assert rec["explainer_cost"]["calls"] == 3 and len(rec["replies"]) == 3
+    assert "Your previous reply did not end with a usable ranking (the reply is a refusal)" in chat.prompts[1]
+    assert chat.prompts[1].startswith(chat.prompts[0])
     assert e.cost.sequences == 18  # the retries cost the explainer, never the target
     with pytest.raises(MalformedReplyError, match="named no feature on the last line in 2 replies"):
         explain(ScriptedChat(["no idea", "still no idea"]), retries=1)
@@ -110,6 +112,10 @@ def test_parsing_the_last_line():
     assert parse_ranking("x\nB > D > A", names, 2).ranking == (1, 3)
     assert parse_ranking("x\nAnswer: [e, b]", names, 5).ranking == (4, 1)
     assert parse_ranking("x\nC, Q, R", names, 5).unknown == ("Q", "R")
+    # a reply that ends with a numbered list, one feature per line, "name: reason" on each
+    listed = "The top features:\n1. D: 1.95\n2. B - strong\n3. 'F' (weak)"
+    assert parse_ranking(listed, names, 5).ranking == (3, 1, 5)
+    assert parse_ranking("so\n5. E: 1.951", names, 5).ranking == (4,)  # one numbered line: the last line
     with pytest.raises(ValueError, match="no feature named"):
         parse_ranking("A is the most important.\nThat is all.", names, 5)
     with pytest.raises(ValueError, match="empty"):

@@ -28,6 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 STRATEGIES = ("perturbation", "prediction", "instruction", "explanation")
+LABEL = r"^\s*(?:final\s+)?(?:answer|rank(?:ing)?|explanation|top\s*\d*\s*features?)\s*[:\-]\s*"
+RETRY = ("\n\nYour previous reply did not end with a usable ranking ({error}). Reply with only the top {k} "
+         "feature names, most important first, separated by commas, on one line.")
 REFUSAL = re.compile(r"\b(i\s*(?:am|'m)\s*sorry|i\s*can(?:not|'t)|as an ai|unable to (?:help|provide))\b",
                      re.I)
 
@@ -147,26 +150,43 @@ class Parsed:
     refusal: bool
 
 
+def _match(item: str, lookup: dict[str, int]) -> int | None:
+    """The feature an item names: the whole item, else its head before a colon or dash (``E: 1.95``)."""
+    item = re.sub(r"^\s*(?:\d+[.)]|[-*•])\s*", "", item).strip().strip("'\"`[]()*.").strip()
+    if item.lower() in lookup:
+        return lookup[item.lower()]
+    head = re.split(r"\s*(?::|\s-\s|\s\()", item, maxsplit=1)[0].strip().strip("'\"`[]()*.").strip()
+    return lookup.get(head.lower())
+
+
 def parse_ranking(reply: str, names: Sequence[str], k: int) -> Parsed:
     """The ranking on the reply's last non-empty line (the paper's rule): items split on commas (or
     ``>``, ``;``), each stripped of numbering, quotes and brackets and matched to a feature name
-    (case aside); the first ``k`` distinct ones. ``ValueError`` when no item names a feature."""
+    (case aside); the first ``k`` distinct ones. A reply that ends with a numbered list (``1. C: ...``
+    on each line) is read as that list. ``ValueError`` when no item names a feature."""
     lines = [ln.strip() for ln in reply.strip().splitlines() if ln.strip()]
     if not lines:
         raise ValueError("the reply is empty")
     refusal = bool(REFUSAL.search(reply))
-    last = re.sub(r"^\s*(?:final\s+)?(?:answer|rank(?:ing)?|explanation|top\s*\d*\s*features?)\s*[:\-]\s*",
-                  "", lines[-1], flags=re.I)
     lookup = {n.lower(): i for i, n in enumerate(names)}
+    listed = []
+    for ln in reversed(lines):  # a trailing numbered list, one feature per line
+        if not re.match(r"^\s*\d+[.)]\s", ln):
+            break
+        listed.insert(0, ln)
+    if len(listed) >= 2:
+        items = listed
+    else:
+        last = re.sub(LABEL, "", lines[-1], flags=re.I)
+        items = re.split(r"\s*(?:,|;|>|\|)\s*", last)
     ranking: list[int] = []
     unknown: list[str] = []
-    for item in re.split(r"\s*(?:,|;|>|\|)\s*", last):
-        item = re.sub(r"^\s*(?:\d+[.)]|[-*•])\s*", "", item).strip().strip("'\"`[]()*.").strip()
-        if not item:
+    for item in items:
+        if not item.strip():
             continue
-        i = lookup.get(item.lower())
+        i = _match(item, lookup)
         if i is None:
-            unknown.append(item)
+            unknown.append(item.strip())
         elif i not in ranking:
             ranking.append(i)
     if not ranking:

@@ -9,7 +9,8 @@ input make up the budget (the base and full value). The explainer (``explainer_m
 chat model, a name for ``load_model``, or ``openai:<url>``; default SmolLM2-135M-Instruct) gets one
 of the paper's four prompts (:mod:`whyllm.methods.icl_prompts`), greedy, and its reply's last line is
 parsed into a ranking of the top ``k`` features. A malformed reply (no feature named on the last
-line, a refusal) is retried up to ``retries`` times, then raises
+line, a refusal) is retried up to ``retries`` times, the error said back to the explainer (greedy
+decoding would otherwise repeat itself), then raises
 :class:`~whyllm.errors.MalformedReplyError`; every malformed reply is counted.
 
 Values are rank scores, not effects: ``(k - r) / k`` for the feature ranked ``r`` (0 = first), 0 for
@@ -31,6 +32,7 @@ from whyllm.errors import InputError, MalformedReplyError
 from whyllm.fits import NoFit
 from whyllm.methods.base import METHODS, Attribution, Method
 from whyllm.methods.icl_prompts import (
+    RETRY,
     STRATEGIES,
     Example,
     build_prompt,
@@ -151,7 +153,8 @@ class LLMInContext(Method):
         cost = GeneratorCost()
         replies, errors, refusals = [], [], 0
         for _ in range(self.retries + 1):
-            reply, n_prompt, n_reply = chat_reply(explainer, prompt, self.max_new_tokens)
+            asked = prompt + (RETRY.format(error=errors[-1], k=min(self.k, n)) if errors else "")
+            reply, n_prompt, n_reply = chat_reply(explainer, asked, self.max_new_tokens)
             cost.add(n_prompt, n_reply)
             replies.append(reply)
             try:
