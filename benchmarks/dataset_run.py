@@ -114,17 +114,27 @@ def count(store: Path) -> tuple[int, int]:
         return db.execute(sql).fetchone()
 
 
-def top_by_label(store: Path, work: Path, k: int = 8) -> dict[str, list[tuple[str, float, int]]]:
-    path = work / "summary.json"
-    subprocess.run([*WHYLLM, "summary", str(store), "--json", str(path), "--html", str(work / "summary.html"),
-                    "--quiet"], check=True, capture_output=True)
-    table = json.loads(path.read_text())["features"]["kernelshap"]
+def top_by_label(store: Path, work: Path, k: int = 10, min_count: int = 4) -> dict[str, list]:
+    """Per label, the words (lower-cased) that push most toward that label's side of the contrast:
+    mean value over the label's examples, at least ``min_count`` of them; also writes the
+    ``whyllm summary`` JSON and HTML report of the store next to it."""
+    import sqlite3
+    from collections import defaultdict
+
+    subprocess.run([*WHYLLM, "summary", str(store), "--json", str(work / "summary.json"), "--html",
+                    str(work / "summary.html"), "--quiet"], check=True, capture_output=True)
+    values: dict[tuple[str, str], list[float]] = defaultdict(list)
+    with sqlite3.connect(store) as db:
+        for label, e in db.execute("SELECT label, explanation FROM results WHERE status = 'ok'"):
+            e = json.loads(e)
+            for f, v in zip(e["features"], e["values"]):
+                values[label, f["text"].lower()].append(v)
     out = {}
     for label, sign in (("positive", 1), ("negative", -1)):
-        rows = [(r["feature"], r[f"mean[{label}]"], r[f"count[{label}]"]) for r in table
-                if r[f"count[{label}]"] >= 3 and r[f"mean[{label}]"] is not None]
-        rows.sort(key=lambda r: -sign * r[1] * r[2] ** 0.5)
-        out[label] = [(f, round(m, 3), c) for f, m, c in rows[:k]]
+        rows = [(w, sum(v) / len(v), len(v)) for (lab, w), v in values.items()
+                if lab == label and len(v) >= min_count]
+        rows.sort(key=lambda r: -sign * r[1])
+        out[label] = [(w, round(m, 3), c) for w, m, c in rows[:k]]
     return out
 
 
@@ -148,6 +158,7 @@ def shoot_viewer(store: Path, example: str) -> None:
         base = f"http://127.0.0.1:{port}"
         screenshot(f"{base}/?label=negative", ROOT / "docs" / "viewer-list.png", size=(1300, 900))
         screenshot(f"{base}/example/{example}", ROOT / "docs" / "viewer-example.png", size=(1300, 1100))
+        screenshot(f"{base}/summary", ROOT / "docs" / "viewer-summary.png", size=(1300, 1400))
     finally:
         server.terminate()
         server.wait()

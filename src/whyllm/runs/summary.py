@@ -124,20 +124,23 @@ def print_summary(summary: dict[str, Any], console=None, top: int = 10) -> None:
 
 
 def bar_chart_svg(rows: list[dict], width: int = 520, bar: int = 16) -> str:
-    """Horizontal bars of the mean value of each feature (red supports, blue opposes)."""
+    """Horizontal bars of the mean value of each feature (red supports, blue opposes): labels
+    right-aligned in their own column, bars either side of a zero line, values after them."""
     if not rows:
         return ""
     peak = max(abs(r["mean"]) for r in rows) or 1.0
-    mid, label_w = width // 2 + 60, 120
-    parts = [f'<svg class="bars" width="{width + label_w}" height="{bar * len(rows) + 10}" role="img">']
+    label_w, plot = 170, width - 70
+    mid, half = label_w + plot / 2, plot / 2 - 4
+    parts = [f'<svg class="bars" width="{label_w + plot + 70}" height="{bar * len(rows) + 10}" role="img">',
+             f'<line x1="{mid:.1f}" y1="2" x2="{mid:.1f}" y2="{bar * len(rows) + 8}" stroke="#999"/>']
     for i, r in enumerate(rows):
-        y, w = 5 + i * bar, abs(r["mean"]) / peak * (width // 2 - 70)
+        y, w = 5 + i * bar, abs(r["mean"]) / peak * half
         x = mid if r["mean"] >= 0 else mid - w
         color = "#d64525" if r["mean"] >= 0 else "#266ed6"
-        parts.append(f'<text x="{mid - width // 2 + 60}" y="{y + bar - 4}" font-size="12">'
+        parts.append(f'<text x="{label_w - 8}" y="{y + bar - 4}" font-size="12" text-anchor="end">'
                      f'{html.escape(r["feature"][:24])}</text>'
                      f'<rect x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{bar - 4}" fill="{color}"/>'
-                     f'<text x="{mid + width // 2 - 40}" y="{y + bar - 4}" font-size="11">'
+                     f'<text x="{label_w + plot + 8}" y="{y + bar - 4}" font-size="11">'
                      f'{r["mean"]:+.3f}</text>')
     parts.append("</svg>")
     return "".join(parts)
