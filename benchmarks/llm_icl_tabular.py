@@ -106,7 +106,9 @@ def run(args) -> None:
     done = {(r["dataset"], r["model"], r["method"], r["point"]) for r in old}
     strategies = [s for s in args.strategies.split(",") if s]
     explainer = None
-    for dname, (X, y) in datasets().items():
+    sets = datasets()
+    for dname in args.datasets.split(","):
+        X, y = sets[dname]
         Xtr, Xte, models = fitted(X, y)
         for mname, clf in models.items():
             model = TabularModel.from_sklearn(clf, Xtr, name=f"{mname}-{dname}")
@@ -219,6 +221,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=10)
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--datasets", default="diabetes,wine,breast_cancer", help="in this order")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--summarize", action="store_true")
     ap.add_argument("--store", type=Path, default=STORE, help="the results file")
