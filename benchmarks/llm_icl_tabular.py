@@ -27,7 +27,6 @@ columns (PGU, lower is better). Rows go to ``benchmarks/results/llm_icl_tabular.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prompts import read_jsonl
+from prompts import append_jsonl, read_jsonl
 
 STORE = Path(__file__).resolve().parent / "results" / "llm_icl_tabular.jsonl"
 STRATEGIES = ("perturbation", "prediction", "instruction", "explanation")
@@ -184,10 +183,7 @@ def example(model, clf, x):
 
 
 def write(row: dict) -> None:
-    STORE.parent.mkdir(parents=True, exist_ok=True)
-    with STORE.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(row) + "\n")
-    print({k: v for k, v in row.items() if k not in ("reply_tail", "ranking")}, flush=True)
+    append_jsonl(STORE, row, hide=("reply_tail", "ranking"))
 
 
 def summarize() -> str:

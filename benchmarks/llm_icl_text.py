@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prompts import DATA, SST_TARGET, _sst_rows, four_shot_template, read_jsonl
+from prompts import DATA, SST_TARGET, _sst_rows, append_jsonl, four_shot_template, read_jsonl
 
 STORE = Path(__file__).resolve().parent / "results" / "llm_icl_text.jsonl"
 STRATEGIES = ("perturbation", "prediction", "instruction", "explanation")
@@ -106,10 +106,7 @@ def run(args) -> None:
 
 
 def write(row: dict) -> None:
-    STORE.parent.mkdir(parents=True, exist_ok=True)
-    with STORE.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(row) + "\n")
-    print({k: v for k, v in row.items() if k != "ranking_text"}, flush=True)
+    append_jsonl(STORE, row, hide=("ranking_text",))
 
 
 def summarize() -> str:

@@ -16,7 +16,6 @@ counted by kind. Rows go to ``benchmarks/results/narration.jsonl`` (resumable).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import Counter
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prompts import read_jsonl, sst2_four_shot
+from prompts import append_jsonl, read_jsonl, sst2_four_shot
 
 STORE = Path(__file__).resolve().parent / "results" / "narration.jsonl"
 NARRATORS = ("smollm2-135m-instruct", "gemma-3-270m")
@@ -57,10 +56,7 @@ def run(args) -> None:
 
 
 def write(row: dict) -> None:
-    STORE.parent.mkdir(parents=True, exist_ok=True)
-    with STORE.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(row) + "\n")
-    print({k: v for k, v in row.items() if k != "text"}, flush=True)
+    append_jsonl(STORE, row, hide=("text",))
 
 
 def summarize() -> str:

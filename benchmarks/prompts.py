@@ -70,6 +70,14 @@ def nq_documents(records: list[dict], i: int, n_docs: int, pos: int, seed: int) 
     return [{"title": d["title"], "text": d["text"]} for d in (*others[:pos], gold, *others[pos:])]
 
 
+def append_jsonl(path: Path, row: dict, hide: tuple[str, ...] = ()) -> None:
+    """Store one benchmark row (a line of JSON) and print it without the long ``hide`` fields."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+    print({k: v for k, v in row.items() if k not in hide}, flush=True)
+
+
 def read_jsonl(path: Path) -> list[dict]:
     """A benchmark's stored rows (none when it has not run)."""
     if not path.exists():
