@@ -106,7 +106,7 @@ def summary_row(exp: whyllm.Explanation, seconds: float) -> dict:
             "features": [f.text for f in exp.features][:12]}
 
 
-def run_case(case: dict, model, scorer, do_llm: bool, do_rewrite: bool, done: set) -> None:
+def run_case(case: dict, model, scorer, do_llm: bool, do_rewrite: bool, done: set, served=None) -> None:
     n_words = len(case["text"].split())
     budget = max(32, n_words + 3)
     base = {"text": case["text"], "template": case["template"], "target": case["target"], "seed": 0,
@@ -116,6 +116,9 @@ def run_case(case: dict, model, scorer, do_llm: bool, do_rewrite: bool, done: se
     if do_llm:
         kinds["llm"] = {"features": "concepts", "extractor": "llm", "on_malformed": "fallback"}
         plan.append(("llm", "lime"))
+    if do_llm and served is not None:
+        kinds["llm-served"] = {**kinds["llm"], "extractor_model": served}
+        plan.append(("llm-served", "lime"))
     if do_rewrite:
         kinds["rewrite"] = {"features": "concepts", "extractor": "clusters", "perturbation": "rewrite"}
         plan.append(("rewrite", "lime"))
@@ -124,7 +127,11 @@ def run_case(case: dict, model, scorer, do_llm: bool, do_rewrite: bool, done: se
     if all(w in done for w in wanted):
         return  # every row of this input is stored: nothing to recompute
     exps = {}
+    pairs_missing = {m for m in ("lime", "kernelshap") if (case["case"], "pair", m) not in done}
     for kind, method in plan:
+        if (case["case"], kind, method) in done and not (kind in ("words", "clusters")
+                                                         and method in pairs_missing):
+            continue  # stored, and no pair row still needs it
         t = time.perf_counter()
         kw = {**base, **kinds[kind], "method": method}
         if method != "anchors":
@@ -201,13 +208,13 @@ def summarize() -> str:
                   "| features | method | inputs | features per input | target calls | extractor calls "
                   "| generator calls | LIME R² | Anchors precision | coverage | length | compliance |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for kind in ("words", "clusters", "llm", "rewrite"):
+        for kind in ("words", "clusters", "llm", "llm-served", "rewrite"):
             for method in ("lime", "kernelshap", "anchors"):
                 rs = [r for r in mine if r["kind"] == kind and r["method"] == method]
                 if not rs:
                     continue
                 fb = sum(bool(r.get("fell_back")) for r in rs)
-                name = kind + (f" ({fb} of {len(rs)} fell back)" if kind == "llm" else "")
+                name = kind + (f" ({fb} of {len(rs)} fell back)" if kind.startswith("llm") else "")
                 lines.append(
                     f"| {name} | {method} | {len(rs)} | {mean(rs, 'n_features'):.1f} "
                     f"| {mean(rs, 'calls'):.1f} "
@@ -240,6 +247,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--store", type=Path, default=STORE, help="the results file")
     ap.add_argument("--summarize", action="store_true")
+    ap.add_argument("--served", metavar="URL", help="also the llm extractor through an OpenAI-compatible "
+                    "server (llama_cpp.server serving SmolLM2's GGUF as 'smollm2'): rows llm-served")
     args = ap.parse_args()
     STORE = args.store
     if not args.summarize:
@@ -248,6 +257,9 @@ def main() -> int:
         model = whyllm.load_model(dtype="float32", cache=False, threads=args.threads)
         scorer = whyllm.load_model(dtype="float32", cache=STORE.with_suffix(".scores.sqlite"),
                                    threads=args.threads)
+        served = None if not args.served else whyllm.load_model(
+            "openai:" + args.served, served_model="smollm2", tokenizer="smollm2-135m-instruct", cache=False,
+            timeout=600.0)
         for set_name in args.sets.split(","):
             for i, case in enumerate(sst2(args.n) if set_name == "sst2" else esnli(args.n)):
                 do_llm, do_rw = i < args.llm, set_name == "sst2" and i < args.rewrite
@@ -255,9 +267,10 @@ def main() -> int:
                 need = [(case["case"], k, m) for k in ("words", "clusters") for m in want]
                 need += [(case["case"], "pair", m) for m in ("lime", "kernelshap")]
                 need += [(case["case"], "llm", "lime")] * do_llm + [(case["case"], "rewrite", "lime")] * do_rw
+                need += [(case["case"], "llm-served", "lime")] * (do_llm and served is not None)
                 if all(x in done for x in need):
                     continue
-                run_case(case, model, scorer, do_llm, do_rw, done)
+                run_case(case, model, scorer, do_llm, do_rw, done, served)
         with open(DATA / "cose" / "cose_v1.0_dev_joined.jsonl", encoding="utf-8") as fh:
             recs = [json.loads(x) for x in fh]
         recs = [r for r in recs if r["selected_span_is_substring_of_question"]

@@ -14,7 +14,8 @@ a removed column takes its training mean.
 * ``llm-icl`` with each strategy (P1 perturbation, P2 prediction, P3 instruction, P4 explanation with
   4 in-context KernelSHAP explanations of training rows), features named by letters, 16 Gaussian
   perturbations (sigma 0.1) with the predicted labels, top 5; explainer SmolLM2-135M-Instruct
-  (greedy, 256 new tokens, 2 retries).
+  (greedy, 256 new tokens, 2 retries); with ``--served URL``, the same GGUF through llama_cpp.server
+  (rows ``llm-<strategy>-served``).
 * Baselines: LIME at 16 and 1,000 samples, KernelSHAP at 1,000, the gradient and gradient x input
   (central differences of the log-odds), random (seeded per row).
 
@@ -105,6 +106,7 @@ def run(args) -> None:
     done = {(r["dataset"], r["model"], r["method"], r["point"]) for r in old}
     strategies = [s for s in args.strategies.split(",") if s]
     explainer = None
+    suffix = "-served" if args.served else ""  # the same explainer through llama_cpp.server
     sets = datasets()
     for dname in args.datasets.split(","):
         X, y = sets[dname]
@@ -117,7 +119,7 @@ def run(args) -> None:
                 x = Xte[p]
                 cls = int(clf.predict(x[None])[0])
                 kw = {"target": cls, "against": 1 - cls, "seed": p}
-                methods = list(BASELINES) + [f"llm-{s}" for s in strategies]
+                methods = list(BASELINES) + [f"llm-{s}{suffix}" for s in strategies]
                 for meth in methods:
                     if (dname, mname, meth, p) in done:
                         continue
@@ -136,10 +138,14 @@ def run(args) -> None:
                         e = explain_row(model, x, method="kernelshap", budget=1000, **kw)
                         values, calls = np.array(e.values), e.cost.sequences
                     else:
-                        if explainer is None:
+                        if explainer is None and args.served:
+                            explainer = whyllm.load_model("openai:" + args.served, served_model="smollm2",
+                                                          tokenizer="smollm2-135m-instruct", cache=False,
+                                                          timeout=600.0)
+                        elif explainer is None:
                             explainer = whyllm.load_model("smollm2-135m-instruct", cache=False,
                                                           threads=args.threads)
-                        strategy = meth[len("llm-"):]
+                        strategy = meth[len("llm-"):len(meth) - len(suffix)]
                         if strategy == "explanation" and not shots:
                             shots = [example(model, clf, Xtr[i]) for i in range(4)]
                         try:
@@ -189,7 +195,7 @@ def write(row: dict) -> None:
 def summarize() -> str:
     rows = [r for r in read_jsonl(STORE) if "error" not in r]
     errors = [r for r in read_jsonl(STORE) if "error" in r]
-    methods = list(BASELINES) + [f"llm-{s}" for s in STRATEGIES]
+    methods = list(BASELINES) + [f"llm-{s}{x}" for x in ("", "-served") for s in STRATEGIES]
     lines = ["| dataset | model | method | points | FA@1 | FA@5 | RA@1 | RA@5 | PGI@5 ↑ | PGU@5 ↓ "
              "| target calls | explainer calls | malformed | failed |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -221,6 +227,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--summarize", action="store_true")
     ap.add_argument("--store", type=Path, default=STORE, help="the results file")
+    ap.add_argument("--served", metavar="URL", help="the explainer through an OpenAI-compatible server "
+                    "(llama_cpp.server serving SmolLM2's GGUF as 'smollm2'); its rows are llm-*-served")
     args = ap.parse_args()
     STORE = args.store
     if not args.summarize:

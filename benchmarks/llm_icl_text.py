@@ -55,7 +55,7 @@ def agreement(ranking: np.ndarray, truth: np.ndarray, k: int) -> tuple[float, fl
 def run(args) -> None:
     import whyllm
 
-    model = whyllm.load_model(dtype="float32", threads=args.threads)
+    model = whyllm.load_model(dtype="float32", cache=False, threads=args.threads)  # cost counts every call
     explainer = whyllm.load_model("smollm2-135m-instruct", dtype="float32", cache=False, threads=args.threads)
     done = {(r["case"], r["method"]) for r in read_jsonl(STORE)} if STORE.exists() else set()
     exact: dict[str, whyllm.Explanation] = {}
@@ -67,7 +67,7 @@ def run(args) -> None:
         ref = whyllm.explain(c["text"], c["target"], method="kernelshap", budget=2**n, **kw)
         exact[c["case"]] = ref
         truth = np.argsort(-np.abs(ref.array), kind="stable")
-        shots = [exact[o["case"]] for o in all_cases if o["set"] == c["set"]][:4]
+        shots = [exact[o["case"]] for o in all_cases if o["set"] == c["set"] and o["case"] in exact][:4]
         for meth in ["exact", "lime-16", *[f"llm-{s}" for s in strategies]]:
             if (c["case"], meth) in done:
                 continue
