@@ -197,6 +197,22 @@ def mean(rows: list[dict], key: str) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
+def cell(rows: list[dict], key: str, digits: int = 3) -> str:
+    m = mean(rows, key)
+    return "–" if np.isnan(m) else f"{m:.{digits}f}"
+
+
+def empty_anchors(rows: list[dict]) -> str:
+    """How many anchors are empty: the prediction held on the whole neighbourhood."""
+    lens = [r["anchor_length"] for r in rows if r.get("anchor_length") is not None]
+    return f"{sum(n == 0 for n in lens)} of {len(lens)}" if lens else "–"
+
+
+def wins(rows: list[dict], a: str, b: str) -> str:
+    d = np.array([r[a] - r[b] for r in rows])
+    return f"{int((d > 1e-9).sum())} / {int((d < -1e-9).sum())} / {int((np.abs(d) <= 1e-9).sum())}"
+
+
 def summarize() -> str:
     rows = load()
     lines = []
@@ -206,8 +222,9 @@ def summarize() -> str:
             continue
         lines += [f"\n### {set_name}: {len({r['case'] for r in mine})} inputs\n",
                   "| features | method | inputs | features per input | target calls | extractor calls "
-                  "| generator calls | LIME R² | Anchors precision | coverage | length | compliance |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| generator calls | LIME R² | Anchors precision | coverage | length | empty anchors "
+                  "| compliance |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for kind in ("words", "clusters", "llm", "llm-served", "rewrite"):
             for method in ("lime", "kernelshap", "anchors"):
                 rs = [r for r in mine if r["kind"] == kind and r["method"] == method]
@@ -219,20 +236,23 @@ def summarize() -> str:
                     f"| {name} | {method} | {len(rs)} | {mean(rs, 'n_features'):.1f} "
                     f"| {mean(rs, 'calls'):.1f} "
                     f"| {mean(rs, 'extractor_calls'):.1f} | {mean(rs, 'generator_calls'):.1f} "
-                    f"| {mean(rs, 'r2'):.3f} | {mean(rs, 'precision'):.3f} | {mean(rs, 'coverage'):.3f} "
-                    f"| {mean(rs, 'anchor_length'):.2f} | {mean(rs, 'compliance'):.3f} |")
-        lines += ["", "| method | AOPC, concepts' tokens deleted | AOPC, as many tokens of top words |",
-                  "|---|---:|---:|"]
+                    f"| {cell(rs, 'r2')} | {cell(rs, 'precision')} | {cell(rs, 'coverage')} "
+                    f"| {cell(rs, 'anchor_length', 2)} | {empty_anchors(rs)} | {cell(rs, 'compliance')} |")
+        lines += ["", "| method | AOPC, concepts' tokens deleted | AOPC, as many tokens of top words "
+                  "| inputs where concepts are higher / lower / tied |", "|---|---:|---:|---:|"]
         for method in ("lime", "kernelshap"):
             rs = [r for r in mine if r["kind"] == "pair" and r["method"] == method]
             if rs:
-                lines.append(f"| {method} | {mean(rs, 'aopc_concepts'):.4f} | {mean(rs, 'aopc_words'):.4f} |")
+                lines.append(f"| {method} | {mean(rs, 'aopc_concepts'):.4f} | {mean(rs, 'aopc_words'):.4f} "
+                             f"| {wins(rs, 'aopc_concepts', 'aopc_words')} |")
     cose = [r for r in rows if r["set"] == "cose"]
     if cose:
         lines += [f"\n### CoS-E plausibility: {len(cose)} questions\n",
                   "| ranking | token F1 with the human span |", "|---|---:|",
                   f"| top concept (clusters, KernelSHAP) | {mean(cose, 'f1_concept'):.3f} |",
-                  f"| top words, as many tokens | {mean(cose, 'f1_words'):.3f} |"]
+                  f"| top words, as many tokens | {mean(cose, 'f1_words'):.3f} |",
+                  f"\nQuestions where the concept's F1 is higher / lower / tied: "
+                  f"{wins(cose, 'f1_concept', 'f1_words')}."]
     return "\n".join(lines) if lines else "no results yet"
 
 

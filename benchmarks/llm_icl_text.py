@@ -56,7 +56,13 @@ def run(args) -> None:
     import whyllm
 
     model = whyllm.load_model(dtype="float32", cache=False, threads=args.threads)  # cost counts every call
-    explainer = whyllm.load_model("smollm2-135m-instruct", dtype="float32", cache=False, threads=args.threads)
+    if args.served:  # the same SmolLM2 GGUF through llama_cpp.server: rows llm-<strategy>-served
+        explainer = whyllm.load_model("openai:" + args.served, served_model="smollm2",
+                                      tokenizer="smollm2-135m-instruct", cache=False, timeout=600.0)
+    else:
+        explainer = whyllm.load_model("smollm2-135m-instruct", dtype="float32", cache=False,
+                                      threads=args.threads)
+    suffix = "-served" if args.served else ""
     done = {(r["case"], r["method"]) for r in read_jsonl(STORE)} if STORE.exists() else set()
     exact: dict[str, whyllm.Explanation] = {}
     all_cases = cases(args.n)
@@ -64,14 +70,16 @@ def run(args) -> None:
     for c in all_cases:
         kw = {"model": model, "template": c["template"], "seed": 0}
         n = len(c["text"].split())
+        t_ref = time.perf_counter()
         ref = whyllm.explain(c["text"], c["target"], method="kernelshap", budget=2**n, **kw)
+        t_ref = time.perf_counter() - t_ref
         exact[c["case"]] = ref
         truth = np.argsort(-np.abs(ref.array), kind="stable")
         shots = [exact[o["case"]] for o in all_cases if o["set"] == c["set"] and o["case"] in exact][:4]
-        for meth in ["exact", "lime-16", *[f"llm-{s}" for s in strategies]]:
+        for meth in ["exact", "lime-16", *[f"llm-{s}{suffix}" for s in strategies]]:
             if (c["case"], meth) in done:
                 continue
-            if meth == "llm-explanation" and any(s is ref for s in shots):
+            if meth.startswith("llm-explanation") and any(s is ref for s in shots):
                 continue  # its own exact explanation is one of the examples
             t = time.perf_counter()
             rec: dict = {}
@@ -82,7 +90,7 @@ def run(args) -> None:
                     e = whyllm.explain(c["text"], c["target"], method="lime", budget=16, underdetermined=True,
                                        **kw)
                 else:
-                    strategy = meth[len("llm-"):]
+                    strategy = meth[len("llm-"):len(meth) - len(suffix)]
                     e = whyllm.explain(c["text"], c["target"], method="llm-icl", budget=16,
                                        explainer_model=explainer, strategy=strategy, names="text", retries=2,
                                        examples=shots if strategy == "explanation" else (), **kw)
@@ -95,7 +103,7 @@ def run(args) -> None:
             except whyllm.WhyllmError as exc:
                 write({"set": c["set"], "case": c["case"], "method": meth, "error": str(exc)[:300]})
                 continue
-            seconds = time.perf_counter() - t
+            seconds = time.perf_counter() - t + (t_ref if meth == "exact" else 0.0)
             order = e.ranking() if meth.startswith("llm") else np.argsort(-np.abs(e.array), kind="stable")
             row = {"set": c["set"], "case": c["case"], "method": meth, "n": n,
                    "target_calls": e.cost.sequences, "seconds": round(seconds, 2), **rec,
@@ -115,7 +123,7 @@ def summarize() -> str:
              "| explainer calls | explainer tokens | malformed | failed | seconds |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for s in ("sst2", "facts"):
-        for meth in ["exact", "lime-16", *[f"llm-{x}" for x in STRATEGIES]]:
+        for meth in ["exact", "lime-16", *[f"llm-{x}{y}" for y in ("", "-served") for x in STRATEGIES]]:
             rs = [r for r in rows if r["set"] == s and r["method"] == meth and "error" not in r]
             bad = sum(1 for r in rows if r["set"] == s and r["method"] == meth and "error" in r)
             if not rs and not bad:
@@ -137,6 +145,8 @@ def main() -> None:
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--summarize", action="store_true")
+    ap.add_argument("--served", metavar="URL", help="the explainer through an OpenAI-compatible server "
+                    "(llama_cpp.server serving SmolLM2's GGUF as 'smollm2')")
     args = ap.parse_args()
     if not args.summarize:
         run(args)
