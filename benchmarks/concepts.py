@@ -122,15 +122,17 @@ def run_case(case: dict, model, scorer, do_llm: bool, do_rewrite: bool, done: se
     if do_rewrite:
         kinds["rewrite"] = {"features": "concepts", "extractor": "clusters", "perturbation": "rewrite"}
         plan.append(("rewrite", "lime"))
-    wanted = [(case["case"], k, m) for k, m in plan]
-    wanted += [(case["case"], "pair", m) for m in ("lime", "kernelshap")]
+    # AOPC at equal tokens: each concept kind's (pair kind, concept kind, method) against words
+    pairs = [("pair", "clusters", m) for m in ("lime", "kernelshap")]
+    pairs += [(f"pair-{k}", k, "lime") for k in ("llm", "llm-served") if k in kinds]
+    wanted = [(case["case"], k, m) for k, m in plan] + [(case["case"], p, m) for p, _, m in pairs]
     if all(w in done for w in wanted):
         return  # every row of this input is stored: nothing to recompute
+    missing = [(p, k, m) for p, k, m in pairs if (case["case"], p, m) not in done]
+    needed = {(k, m) for _, k, m in missing} | {("words", m) for _, _, m in missing}
     exps = {}
-    pairs_missing = {m for m in ("lime", "kernelshap") if (case["case"], "pair", m) not in done}
     for kind, method in plan:
-        if (case["case"], kind, method) in done and not (kind in ("words", "clusters")
-                                                         and method in pairs_missing):
+        if (case["case"], kind, method) in done and (kind, method) not in needed:
             continue  # stored, and no pair row still needs it
         t = time.perf_counter()
         kw = {**base, **kinds[kind], "method": method}
@@ -140,11 +142,9 @@ def run_case(case: dict, model, scorer, do_llm: bool, do_rewrite: bool, done: se
         if (case["case"], kind, method) not in done:
             write({"case": case["case"], "set": case["set"], "kind": kind, "method": method,
                    **summary_row(exp, time.perf_counter() - t)})
-    for method in ("lime", "kernelshap"):
-        if (case["case"], "pair", method) in done:
-            continue
-        c, w, sizes = aopc_equal_tokens(exps["clusters", method], exps["words", method], scorer)
-        write({"case": case["case"], "set": case["set"], "kind": "pair", "method": method,
+    for pair, kind, method in missing:
+        c, w, sizes = aopc_equal_tokens(exps[kind, method], exps["words", method], scorer)
+        write({"case": case["case"], "set": case["set"], "kind": pair, "method": method,
                "aopc_concepts": c, "aopc_words": w, "tokens_removed": sizes})
 
 
@@ -240,10 +240,12 @@ def summarize() -> str:
                     f"| {cell(rs, 'anchor_length', 2)} | {empty_anchors(rs)} | {cell(rs, 'compliance')} |")
         lines += ["", "| method | AOPC, concepts' tokens deleted | AOPC, as many tokens of top words "
                   "| inputs where concepts are higher / lower / tied |", "|---|---:|---:|---:|"]
-        for method in ("lime", "kernelshap"):
-            rs = [r for r in mine if r["kind"] == "pair" and r["method"] == method]
+        for pair, method in [("pair", "lime"), ("pair", "kernelshap"), ("pair-llm", "lime"),
+                             ("pair-llm-served", "lime")]:
+            rs = [r for r in mine if r["kind"] == pair and r["method"] == method]
             if rs:
-                lines.append(f"| {method} | {mean(rs, 'aopc_concepts'):.4f} | {mean(rs, 'aopc_words'):.4f} "
+                name = f"{method}, {pair[5:] or 'clusters'} concepts ({len(rs)} inputs)"
+                lines.append(f"| {name} | {mean(rs, 'aopc_concepts'):.4f} | {mean(rs, 'aopc_words'):.4f} "
                              f"| {wins(rs, 'aopc_concepts', 'aopc_words')} |")
     cose = [r for r in rows if r["set"] == "cose"]
     if cose:
@@ -288,6 +290,8 @@ def main() -> int:
                 need += [(case["case"], "pair", m) for m in ("lime", "kernelshap")]
                 need += [(case["case"], "llm", "lime")] * do_llm + [(case["case"], "rewrite", "lime")] * do_rw
                 need += [(case["case"], "llm-served", "lime")] * (do_llm and served is not None)
+                need += [(case["case"], "pair-llm", "lime")] * do_llm
+                need += [(case["case"], "pair-llm-served", "lime")] * (do_llm and served is not None)
                 if all(x in done for x in need):
                     continue
                 run_case(case, model, scorer, do_llm, do_rw, done, served)
