@@ -16,7 +16,7 @@ import pytest
 import whyllm
 from whyllm.models import ScoreRequest
 
-pytestmark = pytest.mark.llamacpp
+pytestmark = [pytest.mark.llamacpp, pytest.mark.gemma]
 pytest.importorskip("llama_cpp.server", reason="needs pip install 'whyllm[server]' (make test-server)")
 
 
@@ -80,7 +80,7 @@ def test_explanation_through_the_server(server_url, gemma):
 
 
 def test_dead_server_after_stop(gemma):
-    model = whyllm.load_model("openai:http://127.0.0.1:9/v1", served_model="gemma", cache=False, retries=1,
-                              timeout=1.0)
+    """A dead server fails at load time (the model is identified then), with the reason."""
     with pytest.raises(whyllm.WhyllmError, match="cannot reach the server"):
-        model.score([ScoreRequest((2, 818), (5279,))])
+        whyllm.load_model("openai:http://127.0.0.1:9/v1", served_model="gemma", cache=False, retries=1,
+                          timeout=1.0)
