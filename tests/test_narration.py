@@ -42,6 +42,15 @@ def test_each_kind_of_wrong_claim_is_caught(exp, text, detail):
     assert any(detail in c.detail for c in n.claims("contradicted"))
 
 
+def test_the_quoted_output_is_not_taken_for_a_missing_feature(exp):
+    """Narrators copy the objective, "log p('yes')": the output named is a supported claim, not a
+    feature that does not exist; another quoted word still is."""
+    n = check_narration(exp, "The value is log p('yes'). The value is log p('maybe').")
+    assert [s.status for s in n.sentences] == ["checked", "contradicted"]
+    assert [c.kind for c in n.sentences[0].claims] == ["output"]
+    assert "'maybe' is not a feature" in n.sentences[1].claims[0].detail
+
+
 def test_a_sentence_without_claims_is_uncheckable(exp):
     n = check_narration(exp, "The model reads the review carefully. 'superb' supports it.")
     assert [s.status for s in n.sentences] == ["uncheckable", "checked"]

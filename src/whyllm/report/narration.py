@@ -6,7 +6,9 @@ model=...)`` asks the model (greedy) for that paragraph, then extracts its claim
 patterns (no second model call) and checks each one:
 
 * a **feature** it names in quotes must be one of the explanation's features (an unquoted word
-  counts when it is a feature of at least four letters and not a stop word);
+  counts when it is a feature of at least four letters and not a stop word); a quoted text that
+  is the explained **output** itself (narrators copy "log p(' positive')") is supported, not a
+  missing feature;
 * a **direction** stated next to a feature ("supports", "pushes toward", "lowers", "against", ...)
   must match the sign of its value;
 * a **rank** ("the most important", "second", "third", "least") must match its place in the
@@ -151,9 +153,12 @@ def check_sentence(exp: Explanation, sentence: str) -> Sentence:
     by_abs = sorted(range(len(exp.values)), key=lambda i: -abs(exp.values[i]))
     claims: list[Claim] = []
     mentioned: list[tuple[int, int]] = []  # (feature index, position in the sentence)
+    outputs = {_norm(t) for t in exp.target.texts}
     for m in re.finditer(r"[\"'‘“]([^\"'’”]{1,40})[\"'’”]", sentence):
         key = _norm(m.group(1))
-        if key in names:
+        if key in outputs and key not in names:  # the explained output named, as in "log p(' positive')"
+            claims.append(Claim("output", m.group(0), "supported", f"{m.group(1)!r} is the explained output"))
+        elif key in names:
             mentioned.append((names[key], m.start()))
             claims.append(Claim("feature", m.group(0), "supported", f"{m.group(1)!r} is a feature"))
         elif key:
