@@ -30,6 +30,35 @@ STORE = Path(__file__).resolve().parent / "results" / "narration.jsonl"
 NARRATORS = ("smollm2-135m-instruct", "gemma-3-270m")
 
 
+def explanation(whyllm, case, model):
+    exp = whyllm.explain(case.text, case.target, model=model, template=case.template, method="kernelshap",
+                         budget=64, seed=0)
+    return exp.with_metrics(whyllm.evaluate(exp, model).to_dict())
+
+
+def row_of(case, name: str, nar, seconds: float) -> dict:
+    kinds = Counter((c.kind, c.status) for c in nar.claims())
+    return {"case": case.name, "narrator": name, **nar.counts(), "sentences": len(nar.sentences),
+            "claims": {f"{k}:{s}": v for (k, s), v in sorted(kinds.items())}, "seconds": round(seconds, 2),
+            "text": nar.text}
+
+
+def recheck(args) -> None:
+    """Check the stored narrations again with the current checker (the explanations are recomputed,
+    from the score cache), keeping each narration's text and seconds."""
+    import whyllm
+    from whyllm.report.narration import check_narration
+
+    model = whyllm.load_model(dtype="float32", threads=args.threads)
+    rows = read_jsonl(STORE)
+    cases = {c.name: c for c in sst2_four_shot(args.n)}
+    exps = {name: explanation(whyllm, cases[name], model) for name in {r["case"] for r in rows}}
+    STORE.unlink()
+    for r in rows:
+        nar = check_narration(exps[r["case"]], r["text"], r["narrator"])
+        write(row_of(cases[r["case"]], r["narrator"], nar, r["seconds"]))
+
+
 def run(args) -> None:
     import whyllm
 
@@ -41,18 +70,13 @@ def run(args) -> None:
     for case in sst2_four_shot(args.n):
         if all((case.name, n) in done for n in NARRATORS):
             continue
-        exp = whyllm.explain(case.text, case.target, model=model, template=case.template, method="kernelshap",
-                             budget=64, seed=0)
-        exp = exp.with_metrics(whyllm.evaluate(exp, model).to_dict())
+        exp = explanation(whyllm, case, model)
         for name, narrator in narrators.items():
             if (case.name, name) in done:
                 continue
             t = time.perf_counter()
             nar = exp.narrate(narrator)
-            kinds = Counter((c.kind, c.status) for c in nar.claims())
-            write({"case": case.name, "narrator": name, **nar.counts(), "sentences": len(nar.sentences),
-                   "claims": {f"{k}:{s}": v for (k, s), v in sorted(kinds.items())},
-                   "seconds": round(time.perf_counter() - t, 2), "text": nar.text})
+            write(row_of(case, name, nar, time.perf_counter() - t))
 
 
 def write(row: dict) -> None:
@@ -83,8 +107,11 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--summarize", action="store_true")
+    ap.add_argument("--recheck", action="store_true", help="check the stored narrations again")
     args = ap.parse_args()
-    if not args.summarize:
+    if args.recheck:
+        recheck(args)
+    elif not args.summarize:
         run(args)
     print(summarize())
 
