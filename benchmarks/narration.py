@@ -44,12 +44,13 @@ def row_of(case, name: str, nar, seconds: float) -> dict:
 
 
 def recheck(args) -> None:
-    """Check the stored narrations again with the current checker (the explanations are recomputed,
-    from the score cache), keeping each narration's text and seconds."""
+    """Check the stored narrations again with the current checker, keeping each narration's text and
+    seconds; the explanations are recomputed without a score cache, as the run made them, so that
+    their cost (which the narrators were told) is the same."""
     import whyllm
     from whyllm.report.narration import check_narration
 
-    model = whyllm.load_model(dtype="float32", threads=args.threads)
+    model = whyllm.load_model(dtype="float32", cache=False, threads=args.threads)
     rows = read_jsonl(STORE)
     cases = {c.name: c for c in sst2_four_shot(args.n)}
     exps = {name: explanation(whyllm, cases[name], model) for name in {r["case"] for r in rows}}
@@ -62,7 +63,7 @@ def recheck(args) -> None:
 def run(args) -> None:
     import whyllm
 
-    model = whyllm.load_model(dtype="float32", threads=args.threads)
+    model = whyllm.load_model(dtype="float32", cache=False, threads=args.threads)
     done = {(r["case"], r["narrator"]) for r in read_jsonl(STORE)} if STORE.exists() else set()
     narrators = {name: (model if name == "gemma-3-270m" else
                         whyllm.load_model(name, dtype="float32", cache=False, threads=args.threads))
