@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prompts import DATA, read_jsonl, sst2_four_shot
+from prompts import DATA, read_jsonl, served_smollm2, sst2_four_shot
 
 import whyllm
 from whyllm.engine import objective_for
@@ -279,21 +279,10 @@ def main() -> int:
         model = whyllm.load_model(dtype="float32", cache=False, threads=args.threads)
         scorer = whyllm.load_model(dtype="float32", cache=STORE.with_suffix(".scores.sqlite"),
                                    threads=args.threads)
-        served = None if not args.served else whyllm.load_model(
-            "openai:" + args.served, served_model="smollm2", tokenizer="smollm2-135m-instruct", cache=False,
-            timeout=600.0)
+        served = served_smollm2(args.served) if args.served else None
         for set_name in args.sets.split(","):
             for i, case in enumerate(sst2(args.n) if set_name == "sst2" else esnli(args.n)):
                 do_llm, do_rw = i < args.llm, set_name == "sst2" and i < args.rewrite
-                want = {"lime", "kernelshap", "anchors"}
-                need = [(case["case"], k, m) for k in ("words", "clusters") for m in want]
-                need += [(case["case"], "pair", m) for m in ("lime", "kernelshap")]
-                need += [(case["case"], "llm", "lime")] * do_llm + [(case["case"], "rewrite", "lime")] * do_rw
-                need += [(case["case"], "llm-served", "lime")] * (do_llm and served is not None)
-                need += [(case["case"], "pair-llm", "lime")] * do_llm
-                need += [(case["case"], "pair-llm-served", "lime")] * (do_llm and served is not None)
-                if all(x in done for x in need):
-                    continue
                 run_case(case, model, scorer, do_llm, do_rw, done, served)
         with open(DATA / "cose" / "cose_v1.0_dev_joined.jsonl", encoding="utf-8") as fh:
             recs = [json.loads(x) for x in fh]

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prompts import append_jsonl, read_jsonl
+from prompts import append_jsonl, read_jsonl, served_smollm2
 
 STORE = Path(__file__).resolve().parent / "results" / "llm_icl_tabular.jsonl"
 STRATEGIES = ("perturbation", "prediction", "instruction", "explanation")
@@ -139,9 +139,7 @@ def run(args) -> None:
                         values, calls = np.array(e.values), e.cost.sequences
                     else:
                         if explainer is None and args.served:
-                            explainer = whyllm.load_model("openai:" + args.served, served_model="smollm2",
-                                                          tokenizer="smollm2-135m-instruct", cache=False,
-                                                          timeout=600.0)
+                            explainer = served_smollm2(args.served)
                         elif explainer is None:
                             explainer = whyllm.load_model("smollm2-135m-instruct", cache=False,
                                                           threads=args.threads)

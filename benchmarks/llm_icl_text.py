@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prompts import DATA, SST_TARGET, _sst_rows, append_jsonl, four_shot_template, read_jsonl
+from prompts import DATA, SST_TARGET, _sst_rows, append_jsonl, four_shot_template, read_jsonl, served_smollm2
 
 STORE = Path(__file__).resolve().parent / "results" / "llm_icl_text.jsonl"
 STRATEGIES = ("perturbation", "prediction", "instruction", "explanation")
@@ -57,8 +57,7 @@ def run(args) -> None:
 
     model = whyllm.load_model(dtype="float32", cache=False, threads=args.threads)  # cost counts every call
     if args.served:  # the same SmolLM2 GGUF through llama_cpp.server: rows llm-<strategy>-served
-        explainer = whyllm.load_model("openai:" + args.served, served_model="smollm2",
-                                      tokenizer="smollm2-135m-instruct", cache=False, timeout=600.0)
+        explainer = served_smollm2(args.served)
     else:
         explainer = whyllm.load_model("smollm2-135m-instruct", dtype="float32", cache=False,
                                       threads=args.threads)

