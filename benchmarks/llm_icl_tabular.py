@@ -3,6 +3,7 @@ explainers: FA, RA, PGI and PGU of ``llm-icl`` next to LIME, KernelSHAP, gradien
 (issue 18).
 
     .venv/bin/python benchmarks/llm_icl_tabular.py --threads 2 [--points 10] [--strategies ...]
+    .venv/bin/python benchmarks/llm_icl_tabular.py --served URL [--retry-errors]
     .venv/bin/python benchmarks/llm_icl_tabular.py --summarize
 
 Setting (the paper's, on datasets that ship with scikit-learn): breast cancer (30 columns), wine
@@ -103,7 +104,8 @@ def run(args) -> None:
     from whyllm.tasks.tabular import TabularModel, explain_row
 
     old = read_jsonl(STORE) if STORE.exists() else []
-    done = {(r["dataset"], r["model"], r["method"], r["point"]) for r in old}
+    done = {(r["dataset"], r["model"], r["method"], r["point"]) for r in old
+            if not (args.retry_errors and "error" in r)}
     strategies = [s for s in args.strategies.split(",") if s]
     explainer = None
     suffix = "-served" if args.served else ""  # the same explainer through llama_cpp.server
@@ -190,9 +192,15 @@ def write(row: dict) -> None:
     append_jsonl(STORE, row, hide=("reply_tail", "ranking"))
 
 
+def latest_rows() -> list[dict]:
+    """The stored rows, the last one of each (dataset, model, method, point) winning (a retried error)."""
+    last = {(r["dataset"], r["model"], r["method"], r["point"]): r for r in read_jsonl(STORE)}
+    return list(last.values())
+
+
 def summarize() -> str:
-    rows = [r for r in read_jsonl(STORE) if "error" not in r]
-    errors = [r for r in read_jsonl(STORE) if "error" in r]
+    rows = [r for r in latest_rows() if "error" not in r]
+    errors = [r for r in latest_rows() if "error" in r]
     methods = list(BASELINES) + [f"llm-{s}{x}" for x in ("", "-served") for s in STRATEGIES]
     lines = ["| dataset | model | method | points | FA@1 | FA@5 | RA@1 | RA@5 | PGI@5 ↑ | PGU@5 ↓ "
              "| target calls | explainer calls | malformed | failed |",
@@ -224,6 +232,8 @@ def main() -> None:
     ap.add_argument("--datasets", default="diabetes,wine,breast_cancer", help="in this order")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--summarize", action="store_true")
+    ap.add_argument("--retry-errors", action="store_true",
+                    help="run again the rows that failed (e.g. a server started with too small a context)")
     ap.add_argument("--store", type=Path, default=STORE, help="the results file")
     ap.add_argument("--served", metavar="URL", help="the explainer through an OpenAI-compatible server "
                     "(llama_cpp.server serving SmolLM2's GGUF as 'smollm2'); its rows are llm-*-served")
