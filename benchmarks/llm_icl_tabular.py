@@ -3,7 +3,7 @@ explainers: FA, RA, PGI and PGU of ``llm-icl`` next to LIME, KernelSHAP, gradien
 (issue 18).
 
     .venv/bin/python benchmarks/llm_icl_tabular.py --threads 2 [--points 10] [--strategies ...]
-    .venv/bin/python benchmarks/llm_icl_tabular.py --served URL [--retry-errors]
+    .venv/bin/python benchmarks/llm_icl_tabular.py --served URL [--retry-errors 'maximum context length']
     .venv/bin/python benchmarks/llm_icl_tabular.py --summarize
 
 Setting (the paper's, on datasets that ship with scikit-learn): breast cancer (30 columns), wine
@@ -105,7 +105,7 @@ def run(args) -> None:
 
     old = read_jsonl(STORE) if STORE.exists() else []
     done = {(r["dataset"], r["model"], r["method"], r["point"]) for r in old
-            if not (args.retry_errors and "error" in r)}
+            if not (args.retry_errors and args.retry_errors in r.get("error", ""))}
     strategies = [s for s in args.strategies.split(",") if s]
     explainer = None
     suffix = "-served" if args.served else ""  # the same explainer through llama_cpp.server
@@ -232,8 +232,8 @@ def main() -> None:
     ap.add_argument("--datasets", default="diabetes,wine,breast_cancer", help="in this order")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--summarize", action="store_true")
-    ap.add_argument("--retry-errors", action="store_true",
-                    help="run again the rows that failed (e.g. a server started with too small a context)")
+    ap.add_argument("--retry-errors", metavar="TEXT", help="run again the rows whose error message "
+                    "holds TEXT (e.g. 'maximum context length': a server started with too small a context)")
     ap.add_argument("--store", type=Path, default=STORE, help="the results file")
     ap.add_argument("--served", metavar="URL", help="the explainer through an OpenAI-compatible server "
                     "(llama_cpp.server serving SmolLM2's GGUF as 'smollm2'); its rows are llm-*-served")
