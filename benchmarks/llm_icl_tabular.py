@@ -200,10 +200,11 @@ def latest_rows() -> list[dict]:
 
 
 def summarize() -> str:
-    rows = [r for r in latest_rows() if "error" not in r]
+    latest = latest_rows()
+    rows = [r for r in latest if "error" not in r]
     # a prompt the server's context window refused says nothing about the explainer: not counted
-    unrun = [r for r in latest_rows() if CONTEXT_REFUSAL in r.get("error", "")]
-    errors = [r for r in latest_rows() if "error" in r and r not in unrun]
+    unrun = [r for r in latest if CONTEXT_REFUSAL in r.get("error", "")]
+    errors = [r for r in latest if "error" in r and CONTEXT_REFUSAL not in r["error"]]
     methods = list(BASELINES) + [f"llm-{s}{x}" for x in ("", "-served") for s in STRATEGIES]
     lines = ["| dataset | model | method | points | FA@1 | FA@5 | RA@1 | RA@5 | PGI@5 ↑ | PGU@5 ↓ "
              "| target calls | explainer calls | malformed | failed |",
