@@ -25,6 +25,14 @@ paper reports), and evidence recall@5: the share of the gold passage's answer wo
 gold passage that spell a word of a gold answer) among the 5 top-ranked words, with ``gold5``, the
 share of the top 5 inside the gold passage. Rows go to ``benchmarks/results/focus_longdoc.jsonl``
 (resumable).
+
+``--confident``: the same run on 20 prompts where Gemma is confident of the gold answer, so that the
+probability AOPC is not capped by a tiny p(answer) (on the 20 prompts above its mean is 0.019, and
+AOPC@10 can never exceed it). The screen, two passes over a pool of questions (``--pool``, the
+first 400 by default, questions 200-219 left out): p(answer | gold passage alone) for every
+question, then, for the 60 best, p(answer | all 21 passages) with the gold one first, in the middle
+or last in turn; the 7 best of each position (6 of the last) are kept. The screen is stored in
+``focus_longdoc_confident.json`` and the rows in ``focus_longdoc_confident.jsonl``.
 """
 
 from __future__ import annotations
@@ -44,26 +52,62 @@ from prompts import DATA, nq_documents, read_jsonl
 import whyllm
 from whyllm.cite import context_prompt, read_context
 from whyllm.engine import objective_for
+from whyllm.models.base import ScoreRequest
 from whyllm.tasks.retrieval import load_nq_open
 
-STORE = Path(__file__).resolve().parent / "results" / "focus_longdoc.jsonl"
+RESULTS = Path(__file__).resolve().parent / "results"
+STORE = RESULTS / "focus_longdoc.jsonl"
+SCREEN = RESULTS / "focus_longdoc_confident.json"
 N_DOCS, FIRST = 21, 200
 KS = (10, 50, 100)
 KEEP = 1
 
 
+POSITIONS = (0, N_DOCS // 2, N_DOCS - 1)
+
+
+def case_for(records: list[dict], i: int, pos: int, n_docs: int = N_DOCS) -> dict:
+    """Question ``i``'s prompt: its gold passage at ``pos`` among ``n_docs - 1`` distractors."""
+    rec = records[i]
+    gold = next(c for c in rec["ctxs"] if c.get("isgold", True))
+    docs = nq_documents(records, i, n_docs, pos, seed=2000 + i) if n_docs > 1 else [
+        {"title": gold["title"], "text": gold["text"]}]
+    text, template, spans = context_prompt(read_context(docs), rec["question"])
+    pos = min(pos, n_docs - 1)
+    return {"case": f"nq-{i}", "text": text, "template": template, "answer": " " + rec["answers"][0],
+            "answers": rec["answers"], "gold_span": (spans[pos]["start"], spans[pos]["end"]),
+            "gold_pos": pos}
+
+
 def cases(records: list[dict], n: int) -> list[dict]:
-    out = []
-    for p in range(n):
-        i = FIRST + p
-        rec = records[i]
-        pos = (0, N_DOCS // 2, N_DOCS - 1)[p % 3]
-        docs = nq_documents(records, i, N_DOCS, pos, seed=2000 + i)
-        text, template, spans = context_prompt(read_context(docs), rec["question"])
-        out.append({"case": f"nq-{i}", "text": text, "template": template, "answer": " " + rec["answers"][0],
-                    "answers": rec["answers"], "gold_span": (spans[pos]["start"], spans[pos]["end"]),
-                    "gold_pos": pos})
-    return out
+    return [case_for(records, FIRST + p, POSITIONS[p % 3]) for p in range(n)]
+
+
+def p_answer(model, batch: list[dict]) -> list[float]:
+    """p(gold answer | prompt) of each case, teacher-forced: one forward each."""
+    reqs = [ScoreRequest(model.encode(c["template"].replace("{text}", c["text"])).ids,
+                         model.encode_continuation(c["answer"])) for c in batch]
+    return [float(np.exp(v.sum())) for v in model.score(reqs, progress=True)]
+
+
+def screen(records: list[dict], model, pool: int, n: int) -> list[dict]:
+    """The ``n`` questions of the pool on which Gemma is most confident of the gold answer with all
+    21 passages, balanced over the three gold positions (see the module docstring)."""
+    if SCREEN.exists():
+        return json.loads(SCREEN.read_text(encoding="utf-8"))
+    ids = [i for i in range(pool) if not FIRST <= i < FIRST + 20]
+    alone = p_answer(model, [case_for(records, i, 0, n_docs=1) for i in ids])
+    best = [ids[j] for j in np.argsort(-np.asarray(alone), kind="stable")[:60]]
+    full_cases = [case_for(records, i, POSITIONS[r % 3]) for r, i in enumerate(best)]
+    full = p_answer(model, full_cases)
+    picked = []
+    for k, pos in enumerate(POSITIONS):  # rank r of position k runs r-th (positions interleaved)
+        at = sorted((j for j, c in enumerate(full_cases) if c["gold_pos"] == pos), key=lambda j: -full[j])
+        picked += [{"question": best[j], "gold_pos": pos, "p_alone": alone[ids.index(best[j])],
+                    "p_full": full[j], "order": (r, k)} for r, j in enumerate(at[:n // 3 + (k < n % 3)])]
+    picked.sort(key=lambda s: s.pop("order"))
+    SCREEN.write_text(json.dumps(picked, indent=1) + "\n", encoding="utf-8")
+    return picked
 
 
 def _norm(word: str) -> str:
@@ -98,7 +142,7 @@ def scores(case: dict, exp: whyllm.Explanation, order: np.ndarray, scorer) -> di
     return row
 
 
-def run_case(case: dict, method: str, model, scorer, budget: int) -> list[dict]:
+def run_case(case: dict, method: str, model, scorer, budget: int, with_random: bool) -> list[dict]:
     kw = {"template": case["template"], "seed": 0, "features": "words", "budget": budget,
           "underdetermined": True}  # fewer samples than words, as the paper's plain LIME
     t = time.perf_counter()
@@ -116,7 +160,7 @@ def run_case(case: dict, method: str, model, scorer, budget: int) -> list[dict]:
            "gold_pos": case["gold_pos"], **scores(case, exp, order, scorer)}
     if method.startswith("focus"):
         row["focus_has_gold"] = any(s <= case["gold_span"][0] < e for s, e in exp.fit["focus_spans"])
-    if method == "focus":  # the random ranking, once per prompt, over the same words
+    if with_random:  # the random ranking, once per prompt, over the same words
         rng = np.random.default_rng(7)
         rand = {"case": case["case"], "method": "random", "calls": 0, "seconds": 0.0,
                 "gold_pos": case["gold_pos"],
@@ -125,12 +169,8 @@ def run_case(case: dict, method: str, model, scorer, budget: int) -> list[dict]:
     return [row]
 
 
-def load() -> list[dict]:
-    return read_jsonl(STORE)
-
-
-def summarize() -> str:
-    rows = load()
+def summarize(store: Path = STORE) -> str:
+    rows = read_jsonl(store)
     methods = [m for m in ("lime", "focus", "focus-occ", "random") if any(r["method"] == m for r in rows)]
     per_method = [{r["case"] for r in rows if r["method"] == m} for m in methods]
     done = set.intersection(*per_method) if rows else set()
@@ -172,24 +212,34 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--methods", default="lime,focus,focus-occ")
+    ap.add_argument("--confident", action="store_true", help="the screened prompts (module docstring)")
+    ap.add_argument("--pool", type=int, default=400, help="questions screened with --confident")
     ap.add_argument("--summarize", action="store_true")
     args = ap.parse_args()
+    store = SCREEN.with_suffix(".jsonl") if args.confident else STORE
     if not args.summarize:
-        done = {(r["case"], r["method"]) for r in load()}
+        done = {(r["case"], r["method"]) for r in read_jsonl(store)}
         model = whyllm.load_model(dtype=args.dtype, cache=False, threads=args.threads)
-        scorer = whyllm.load_model(dtype=args.dtype, cache=STORE.with_suffix(".scores.sqlite"),
+        scorer = whyllm.load_model(dtype=args.dtype, cache=store.with_suffix(".scores.sqlite"),
                                    threads=args.threads)
         records = load_nq_open(DATA / "nq_open" / "nq-open-oracle.jsonl.gz")
-        for case in cases(records, args.n):
+        if args.confident:
+            todo = [case_for(records, s["question"], s["gold_pos"])
+                    for s in screen(records, model, args.pool, args.n)]
+        else:
+            todo = cases(records, args.n)
+        for case in todo:
             for method in args.methods.split(","):
                 if (case["case"], method) in done:
                     continue
-                for row in run_case(case, method, model, scorer, args.budget):
-                    with STORE.open("a", encoding="utf-8") as fh:
+                rand = method.startswith("focus") and (case["case"], "random") not in done
+                for row in run_case(case, method, model, scorer, args.budget, rand):
+                    done.add((row["case"], row["method"]))
+                    with store.open("a", encoding="utf-8") as fh:
                         fh.write(json.dumps(row) + "\n")
                     print(row["case"], row["method"], {k: round(v, 4) for k, v in row.items()
                                                        if isinstance(v, float)}, flush=True)
-    print(summarize())
+    print(summarize(store))
     return 0
 
 

@@ -156,14 +156,17 @@ class HFModel(LanguageModel):
 
     def plain_logprobs(self, prompt: Sequence[int], continuation: Sequence[int]) -> np.ndarray:
         """Reference path: one unbatched ``model(input_ids)`` forward with the model's own attention,
-        no cache, no tricks."""
+        no cache, no tricks; only the continuation's positions go through the output layer
+        (``logits_to_keep``), as any forward that reads k log-probs would do."""
         seq = list(prompt) + list(continuation[:-1])
+        k = len(continuation)
         with torch.inference_mode():
             ids = torch.tensor([seq], dtype=torch.long, device=self.device)
-            logits = self.model(input_ids=ids, use_cache=False).logits[0].float()
+            takes_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+            keep = {"logits_to_keep": k} if takes_keep else {}
+            logits = self.model(input_ids=ids, use_cache=False, **keep).logits[0, -k:].float()
         lp = torch.log_softmax(logits, dim=-1)
-        start = len(prompt) - 1
-        return np.asarray([lp[start + j, t].item() for j, t in enumerate(continuation)], dtype=np.float64)
+        return np.asarray([lp[j, t].item() for j, t in enumerate(continuation)], dtype=np.float64)
 
     def _probe_packed_path(self) -> str:
         """alibi-style fail-fast probe: shared heads, several groups and a chunked chain must agree
