@@ -7,7 +7,9 @@ measures it (issue 16).
 Prompts: the 10 prompts of 30 NQ-open passages of ``benchmarks/cite.py`` (gold first, in the middle
 or last), the gold answer as the response, Gemma 3 270M in float32, documents or sentences as the
 sources. Exact LOO is computed **naively**, one plain forward of the whole sequence per removed
-source (``HFModel.plain_logprobs``: no batching, no cache). With sentences, ~200 plain forwards of
+source (``HFModel.plain_logprobs``: no batching, no cache; only the answer's positions go through
+the 262k-word output layer, as ``logits_to_keep`` does: an earlier run that took all ~4,300 rows of
+logits spent over 50 CPU-minutes in the first prompt's 31 forwards). With sentences, ~200 plain forwards of
 ~4,300 tokens per prompt do not fit this machine's time: the naive path is timed on 12 removed
 sentences drawn with seed 0 (plus the full prompt) and its time per forward scaled to all of them,
 and the exact values are those of the key/value-reuse path, checked against the 12 naive ones
