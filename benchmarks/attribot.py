@@ -23,8 +23,13 @@ Cheap paths, each timed on a fresh model with no score cache:
   the documents, then over the sentences of the 3 best documents;
 * ``proxy``: LOO on SmolLM2-135M-Instruct (``proxy=``, ``force_proxy=True``), the target's answer
   text scored by the proxy;
-* ``combined``: hierarchical with the proxy running the document pass (sentences), or the proxy
-  with reuse (documents).
+* ``combined`` (sentences only): hierarchical with the proxy running the document pass. With
+  documents as sources the ``proxy`` path is already the combination (the proxy's LOO shares its
+  own unchanged heads; there is no level above the documents).
+
+The proxy paths skip the instance screen (``force_proxy=True``), as AttriBoT's proxy does; each row
+keeps the path's values (``values``), and the reuse row the exact ones (``exact``), so a killed run
+resumes without recomputing the naive pass.
 
 Agreement with exact LOO: Spearman's rho over all sources, and the average precision of the exact
 top 5 in the path's ranking (AP@5). Rows go to ``benchmarks/results/attribot.jsonl`` (resumable).
@@ -51,7 +56,7 @@ from whyllm.tasks.retrieval import load_nq_open
 
 STORE = Path(__file__).resolve().parent / "results" / "attribot.jsonl"
 SAMPLED = 12
-PATHS = {"documents": ("reuse", "proxy", "combined"),
+PATHS = {"documents": ("reuse", "proxy"),
          "sentences": ("reuse", "hierarchical", "proxy", "combined")}
 
 
@@ -92,17 +97,22 @@ def cheap(case: dict, sources: str, path: str, model, proxy) -> tuple[whyllm.Exp
         kw.update(method="hierarchical", inner="occlusion", keep=3)
     elif path == "proxy":
         kw.update(method="occlusion", proxy=proxy, force_proxy=True)
-    elif sources == "sentences":  # combined
+    else:  # combined, sentences
         kw.update(method="hierarchical", inner="occlusion", keep=3, proxy=proxy, force_proxy=True)
-    else:
-        kw.update(method="occlusion", proxy=proxy, force_proxy=True)
     t = time.perf_counter()
     exp = whyllm.cite(case["docs"], case["query"], case["answer"], **kw)
     return exp, time.perf_counter() - t
 
 
-def run_case(case: dict, sources: str, threads: int, done: set) -> None:
-    fresh = lambda name=None: whyllm.load_model(name, dtype="float32", cache=False, threads=threads)  # noqa: E731
+def exact_loo(case: dict, sources: str, fresh) -> tuple[dict, dict]:
+    """The reuse path's row fields and the exact LOO (``base``, with the values), from the store
+    when a killed run left them there."""
+    stored = [r for r in load() if r["case"] == case["case"] and r["sources"] == sources
+              and r["path"] == "reuse" and "exact" in r]
+    if stored:
+        r = stored[-1]
+        keys = ("case", "sources", "n_sources", "naive_seconds", "naive_measured", "naive_gap", "exact")
+        return {k: r[k] for k in keys}, r
     reuse_exp, reuse_s = cheap(case, sources, "reuse", fresh(), None)
     exact = np.asarray(reuse_exp.values)
     n = len(exact)
@@ -116,19 +126,26 @@ def run_case(case: dict, sources: str, threads: int, done: set) -> None:
         exact = naive_vals
     naive_seconds = naive_s * (n + 1) / (len(which) + 1)
     base = {"case": case["case"], "sources": sources, "n_sources": n, "naive_seconds": naive_seconds,
-            "naive_measured": len(which), "naive_gap": gap}
+            "naive_measured": len(which), "naive_gap": gap, "exact": exact.tolist()}
+    return base, {"exp": reuse_exp, "seconds": reuse_s}
+
+
+def run_case(case: dict, sources: str, threads: int, done: set) -> None:
+    fresh = lambda name=None: whyllm.load_model(name, dtype="float32", cache=False, threads=threads)  # noqa: E731
+    base, reuse = exact_loo(case, sources, fresh)
+    exact = np.asarray(base["exact"])
     for path in PATHS[sources]:
         if (case["case"], sources, path) in done:
             continue
         if path == "reuse":
-            exp, seconds = reuse_exp, reuse_s
+            exp, seconds = reuse["exp"], reuse["seconds"]
         else:
             exp, seconds = cheap(case, sources, path, fresh(), fresh("smollm2-135m-instruct"))
         approx = np.asarray(exp.values)
-        row = {**base, "path": path, "seconds": seconds, "speedup": naive_seconds / seconds,
+        row = {**base, "path": path, "seconds": seconds, "speedup": base["naive_seconds"] / seconds,
                "target_calls": exp.cost.sequences, "target_tokens": exp.cost.tokens,
                "spearman": float(spearmanr(exact, approx).statistic), "ap5": average_precision(exact, approx),
-               "gold_top1": None}
+               "values": list(exp.values), "screen": exp.fit.get("screen")}
         with STORE.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
         print(case["case"], sources, path, {k: round(v, 3) for k, v in row.items() if isinstance(v, float)},

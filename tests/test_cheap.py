@@ -39,6 +39,18 @@ def test_target_explains_when_decisions_differ():
     assert exp.fit["proxy_cost"]["sequences"] == 1
 
 
+def test_forced_proxy_skips_the_screens():
+    target, proxy = toy(TARGET_W), toy({"delta": -9.0})  # the screen would refuse this proxy
+    exp = whyllm.explain(TEXT, "yes", model=target, proxy=proxy, method="kernelshap", budget=64,
+                         force_proxy=True)
+    alone = whyllm.explain(TEXT, "yes", model=proxy, method="kernelshap", budget=64)
+    assert exp.fit["screen"] == {"forced": True} and exp.fit["samples_by"] == proxy.model_id
+    assert exp.values == alone.values
+    assert exp.cost.sequences == 0 and target.rows_scored == 0
+    with pytest.raises(InputError, match="has no parameter 'force_proxies'"):
+        whyllm.explain(TEXT, "yes", model=target, proxy=proxy, force_proxies=True)
+
+
 def test_proxy_refuses_token_features():
     with pytest.raises(InputError, match="features both models share"):
         whyllm.explain(TEXT, "yes", model=toy(TARGET_W), proxy=toy(TARGET_W), features="tokens")
@@ -120,6 +132,21 @@ def test_focus_with_proxy_costs_the_target_only_the_fine_pass():
     assert exp.fit["samples_by"] == {"coarse": proxy.model_id, "fine": target.model_id}
     assert exp.fit["coarse_cost"]["sequences"] > 0
     assert exp.cost.sequences <= 1 + 8  # screen + fine pass (2^3 coalitions)
+
+
+def test_focus_with_a_forced_proxy_runs_the_coarse_pass_on_it():
+    target, proxy = toy(FOCUS_W), toy({"delta": -9.0, "beta": 2.0})  # decides "no": screened out
+    screened = whyllm.explain(LONG, "yes", model=target, proxy=proxy, method="focus", inner="kernelshap",
+                              coarse_method="occlusion", keep=1, budget=16)
+    assert screened.fit["samples_by"]["coarse"] == target.model_id
+    forced = whyllm.explain(LONG, "yes", model=target, proxy=proxy, method="focus", inner="kernelshap",
+                            coarse_method="occlusion", keep=1, budget=16, force_proxy=True)
+    assert forced.fit["screen"] == {"forced": True}
+    assert forced.fit["samples_by"] == {"coarse": proxy.model_id, "fine": target.model_id}
+    assert forced.fit["coarse_cost"]["sequences"] == 5  # 3 leave-one-out, the full and the empty input
+    assert forced.cost.sequences <= 8  # the fine pass only (2^3 coalitions), no screening call
+    with pytest.raises(InputError, match="force_proxy goes with a proxy"):
+        whyllm.explain(LONG, "yes", model=target, method="focus", force_proxy=True, budget=16)
 
 
 def test_focus_drops_units_that_do_not_fit_the_budget():

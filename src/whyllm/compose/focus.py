@@ -10,7 +10,8 @@ attributions dilute. Focus spends it where it matters:
    (``sentences`` by default; lines count as sentences, so each record of a list is one unit), on
    the ``proxy`` model when one is given and makes the target's decision on the full input (the
    instance screen of :mod:`whyllm.compose.proxy`; then it costs no target calls), else on the
-   target;
+   target (``force_proxy=True`` skips the screens and always runs it on the proxy, as AttriBoT
+   does);
 2. **fine pass**: the ``keep`` coarse units with the largest attributions (fewer when the fine
    budget cannot cover their words) form the active neighbourhood; the inner method attributes the
    target, on the target model, to the words inside it only, every word outside kept as it is.
@@ -55,7 +56,7 @@ from whyllm.models.base import LanguageModel
 from whyllm.objective import Objective
 
 INNER = ("lime", "kernelshap", "occlusion")
-OWN_PARAMS = ("inner", "coarse", "keep", "coarse_budget", "coarse_method")
+OWN_PARAMS = ("inner", "coarse", "keep", "coarse_budget", "coarse_method", "force_proxy")
 
 
 class FocusedObjective:
@@ -146,7 +147,7 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
                   budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
                   filler: str = " _", max_new_tokens: int = 5, progress: bool = False, chat: bool = False,
                   task_verdict: TaskVerdict | None = None, coarse_method: str | None = None,
-                  **inner_params: Any) -> Explanation:
+                  force_proxy: bool = False, **inner_params: Any) -> Explanation:
     """Coarse pass (``proxy`` or ``model``), then fine attribution on ``model`` inside the ``keep``
     most supportive coarse units. ``budget`` bounds the target calls of the whole explanation
     (screen, a coarse pass on the target, fine pass); ``coarse_budget`` the coarse pass."""
@@ -167,14 +168,18 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
     user_template, template = template, model_template(model, template, chat)
     units = make_input(model, text, template=template, features=coarse).features
     words = make_input(model, text, template=template, features=features).features
-    may_proxy = proxy is not None and (task_verdict is None or task_verdict.authorised)
+    if force_proxy and proxy is None:
+        raise InputError("force_proxy goes with a proxy")
+    may_proxy = proxy is not None and (force_proxy or task_verdict is None or task_verdict.authorised)
     check_focus_budget(algo, words_per_unit(words, units), budget, coarse_budget, may_proxy, coarse_algo)
     inp, tgt = prepare(model, text, target, template=template, features=features, perturbation=perturbation,
                        filler=filler, max_new_tokens=max_new_tokens, meter=target_meter)
     coarse_model, screen = model, None
-    if proxy is not None:
+    if force_proxy:  # no screens: the proxy runs the coarse pass whatever it decides
+        screen, coarse_model = {"forced": True}, proxy
+    elif proxy is not None:
         screen = {"task": None if task_verdict is None else task_verdict.authorised}
-    if may_proxy:  # the instance screen of the proxy strategy: same decision, or no proxy
+    if may_proxy and not force_proxy:  # the instance screen of the proxy strategy: same decision, or no proxy
         args = (text, tgt, user_template, features, perturbation, filler)
         t_dec = decision_on_full(model, *args, target_meter, chat=chat)
         p_dec = decision_on_full(proxy, *args, coarse_meter, chat=chat)

@@ -7,6 +7,8 @@ A cheap **proxy** model does the sampling for an expensive **target** model.
   explanation is used only if proxy and target make the same decision there (the same side of a
   contrast wins; the continuation is, or is not, the greedy choice of both). Otherwise the target
   explains.
+* ``force_proxy=True`` skips both screens: the proxy samples whatever it decides (as AttriBoT's
+  proxy does); the explanation's ``fit["screen"]`` then says ``{"forced": true}``.
 * **Task screen** (:func:`screen_task`, once per task): on a sample of task inputs, both models
   explain and each explanation's faithfulness is measured *on the target* (AOPC comprehensiveness);
   with d = q_proxy - margin * q_target (margin 0.9) a sequential one-sided paired t-test asks whether
@@ -103,7 +105,8 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
     inp, tgt = prepare(model, text, target, template=target_template, features=features,
                        perturbation=kw.get("perturbation", "delete"), filler=kw.get("filler", " _"),
                        max_new_tokens=kw.get("max_new_tokens", 5), meter=target_meter)
-    screen: dict[str, Any] = {"task": None if task_verdict is None else task_verdict.authorised}
+    screen: dict[str, Any] = ({"forced": True} if force_proxy else
+                              {"task": None if task_verdict is None else task_verdict.authorised})
     use_proxy = force_proxy
     if not force_proxy and (task_verdict is None or task_verdict.authorised):
         args = (text, tgt, kw.get("template"), features, kw.get("perturbation", "delete"),
@@ -141,6 +144,10 @@ class Proxy(Strategy):
     name = "proxy"
     handles_proxy = True
     reads_task_verdict = True
+
+    def validate(self, method: str, method_params: dict[str, Any]) -> None:
+        """``force_proxy`` (skip both screens, as AttriBoT does) is the strategy's own parameter."""
+        super().validate(method, {k: v for k, v in method_params.items() if k != "force_proxy"})
 
     def explain(self, call: Call) -> Explanation:
         return explain_with_proxy(call.text, call.target, model=call.model, proxy=call.proxy,
