@@ -14,12 +14,6 @@ active only inside :func:`packed_attention`: the model's own modules compute the
 norms and rotary embeddings; only the attention kernel is swapped (nnsight's lesson: work on the
 model's own module tree). Score matrices are built in query chunks of at most
 :data:`CHUNK_ELEMENTS` entries, so memory stays bounded for a 30,000-token chain.
-
-Where a layer has neither a sliding window nor a logit soft-cap (every layer of Llama, Qwen or
-SmolLM2; Gemma 3's global layers) and the tensors are on the CPU, both parts run PyTorch's fused
-flash-attention kernel, which returns the log-sum-exp the merge needs (FlashAttention-2, Dao 2023):
-no score matrix is written to memory. On SmolLM2's 30 full-attention layers and a 3,000-token
-chain that is about 17x faster than the explicit scores in float32.
 """
 
 from __future__ import annotations
@@ -37,8 +31,6 @@ NAME = "whyllm_packed_tree"
 CHUNK_ELEMENTS = 1 << 24
 BLOCK = 128  # query rows per block of a node's own causal attention
 _ACTIVE: ContextVar[PackedBatch | None] = ContextVar("whyllm_packed_batch", default=None)
-# the fused CPU kernel that also returns the log-sum-exp (a private aten op; absent: explicit scores)
-_FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 
 
 class KVStore:
@@ -174,21 +166,6 @@ def _softmax_parts(s: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torc
     return lse, torch.matmul(p.to(v.dtype), v).float()
 
 
-def _fused_ok(q: torch.Tensor, window: int | None, softcap: float | None) -> bool:
-    return window is None and not softcap and q.device.type == "cpu" and _FLASH_CPU is not None
-
-
-def _fused(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, causal: bool
-           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-sum-exp (B, H, L) and output (B, H, L, D), float32, of queries (B, H, L, D) over keys and
-    values (B, Hkv, S, D), grouped-query heads repeated; one fused kernel."""
-    rep = q.shape[1] // k.shape[1]
-    if rep > 1:
-        k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
-    out, lse = _FLASH_CPU(q, k, v, 0.0, causal, scale=scale)[:2]
-    return lse.float(), out.float()
-
-
 def _own(q, k, v, g: _Group, scale, window, softcap):
     """Causal attention of each node's tokens to its own tokens, nodes padded to ``g.smax``, in query
     blocks of :data:`BLOCK` that see only the keys they may attend to (the causal triangle and a
@@ -196,14 +173,6 @@ def _own(q, k, v, g: _Group, scale, window, softcap):
     h, _, d = q.shape
     hkv = k.shape[0]
     rep, n, s = h // hkv, len(g.nodes), g.smax
-    if _fused_ok(q, window, softcap):  # right-padded nodes: a causal query never sees its pads
-        if n == 1:
-            lse, o = _fused(q[None], k[None], v[None], scale, causal=True)
-            return lse[0], o[0]
-        lse, o = _fused(q[:, g.grid].transpose(0, 1), k[:, g.grid].transpose(0, 1),
-                        v[:, g.grid].transpose(0, 1), scale, causal=True)  # (n, h, s[, d])
-        return (lse.transpose(0, 1).reshape(h, n * s)[:, g.flat],
-                o.transpose(0, 1).reshape(h, n * s, d)[:, g.flat])
     if n == 1:
         qs, ks, vs = q.reshape(hkv, 1, rep, s, d), k[:, None], v[:, None]
     else:
@@ -235,9 +204,6 @@ def _shared(q, ck, cv, g: _Group, scale, window, softcap):
     h, t, d = q.shape
     hkv, c = ck.shape[0], ck.shape[1]
     rep = h // hkv
-    if _fused_ok(q, window, softcap):  # every query sees the whole chain
-        lse, o = _fused(q[None], ck[None], cv[None], scale, causal=False)
-        return lse[0], o[0]
     lse = torch.full((h, t), -math.inf, device=q.device)
     o = torch.zeros(h, t, d, device=q.device)
     rows = torch.nonzero(g.in_node < window - 1, as_tuple=True)[0] if window else None
