@@ -11,8 +11,9 @@ import pytest
 from tests.test_viewer import HOSTILE, viewer  # noqa: F401  (the served store of the HTTP tests)
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,11 @@ def no_alert(driver) -> bool:
     return False
 
 
+def page_load(driver) -> WebDriverWait:
+    """A wait for the page a click started: the click returns before the new page has loaded."""
+    return WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
+
+
 def test_list_filter_example_and_hostile_text(viewer, browser):  # noqa: F811
     base, _ = viewer
     browser.get(base + "/")
@@ -45,12 +51,16 @@ def test_list_filter_example_and_hostile_text(viewer, browser):  # noqa: F811
     box = browser.find_element(By.ID, "q")
     box.send_keys("dull")
     browser.find_element(By.ID, "apply").click()
+    # the submit is a page load: wait for the filtered page rather than reading the old one
+    page_load(browser).until(lambda d: "q=dull" in d.current_url
+                             and "8 rows" not in d.find_element(By.ID, "count").text)
     rows = browser.find_elements(By.CSS_SELECTOR, "#rows tr.row")
     assert len(rows) == 2 and all("dull" in r.text for r in rows)
     browser.get(base + "/")
     link = next(a for a in browser.find_elements(By.CSS_SELECTOR, "#rows a") if a.text == "evil")
     link.click()
-    assert browser.current_url.endswith("/example/evil")
+    page_load(browser).until(lambda d: d.current_url.endswith("/example/evil")
+                             and d.find_elements(By.ID, "text"))
     # the hostile text is shown as text, and none of it ran
     assert browser.find_element(By.ID, "text").text == HOSTILE
     assert no_alert(browser)
