@@ -15,7 +15,7 @@ from whyllm.cost import CostMeter
 from whyllm.models import ScoreCache, ScoreRequest, load_model
 from whyllm.models.fingerprint import weights_fingerprint
 from whyllm.models.openai import OpenAIModel
-from whyllm.models.tiny import word_tokenizer
+from whyllm.models.tiny import save_random_llama
 
 WORDS = ["the", "cat", "sat", "on", "mat", "dog"]
 
@@ -23,16 +23,9 @@ WORDS = ["the", "cat", "sat", "on", "mat", "dog"]
 @pytest.fixture
 def llama_folder(tmp_path, monkeypatch):
     """A real (tiny, random) transformers Llama saved as safetensors, with a word-level tokenizer."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     monkeypatch.setenv("WHYLLM_CACHE", str(tmp_path / "cache"))
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=16, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64,
-                         bos_token_id=2, eos_token_id=1, pad_token_id=0)
     folder = tmp_path / "tiny-llama"
-    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
-    word_tokenizer(WORDS).save_pretrained(folder)
+    save_random_llama(folder, WORDS, vocab_size=16)
     return folder
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from whyllm.cost import CostMeter
 from whyllm.models import ScoreRequest, load_model
-from whyllm.models.tiny import word_tokenizer
+from whyllm.models.tiny import save_random_llama
 
 WORDS = ["the", "cat", "sat", "on", "mat", "dog", "ran", "far", "away", "home"]
 
@@ -17,17 +16,11 @@ WORDS = ["the", "cat", "sat", "on", "mat", "dog", "ran", "far", "away", "home"]
 @pytest.fixture
 def llama(tmp_path, monkeypatch):
     """A real (small, random) transformers Llama with grouped-query heads and two layers."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     monkeypatch.setenv("WHYLLM_CACHE", str(tmp_path / "cache"))
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=20, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=2, eos_token_id=1, pad_token_id=0)
-    folder = tmp_path / "llama"
-    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
-    word_tokenizer(WORDS).save_pretrained(folder)
-    return load_model(folder, dtype="float32", device="cpu", cache=False)
+    save_random_llama(tmp_path / "llama", WORDS, vocab_size=20, hidden_size=32, intermediate_size=64,
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=256)
+    return load_model(tmp_path / "llama", dtype="float32", device="cpu", cache=False)
 
 
 def test_packed_tree_scores_equal_plain_forwards_on_llama(llama):

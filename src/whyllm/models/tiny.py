@@ -126,3 +126,16 @@ def tiny_hf_model(net: TinyCausalLM, words: Sequence[str], name: str = "tiny"):
     from whyllm.models.hf import HFModel
 
     return HFModel(net, word_tokenizer(words), name, "0", batch_size=16, cache=None, probe=False)
+
+
+def save_random_llama(folder, words: Sequence[str], *, seed: int = 0, **config) -> None:
+    """A real (small, random) transformers Llama with a word-level tokenizer over ``words``, saved to
+    ``folder`` as safetensors; ``config`` overrides ``LlamaConfig`` fields (layers, heads, sizes)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    fields = {"vocab_size": 4 + len(words), "hidden_size": 16, "intermediate_size": 32,
+              "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+              "max_position_embeddings": 64, "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0}
+    torch.manual_seed(seed)
+    LlamaForCausalLM(LlamaConfig(**{**fields, **config})).save_pretrained(folder, safe_serialization=True)
+    word_tokenizer(words).save_pretrained(folder)
