@@ -17,6 +17,9 @@ Methods, at one fixed target budget (``--budget``, 32 target calls by default):
   document with the rest;
 * ``focus-occ``: the same with ``coarse_method="occlusion"``: leave-one-out over the 21 documents
   (23 calls, sharing the unchanged heads), then LIME inside the best document with the other 9;
+* ``focus-occ-sent``: focus-occ with a middle level (``coarse="documents,document-sentences"``):
+  leave-one-out over the sentences of the best document, then LIME inside the best sentence with
+  what is left (the level's full and empty inputs are remembered, so they cost the fine pass nothing);
 * ``random``: a seeded random ranking of the words (what no explanation gets).
 
 Scores, on the same model: the drop of the answer's probability (and of its log-probability) after
@@ -151,15 +154,21 @@ def run_case(case: dict, method: str, model, scorer, budget: int, with_random: b
     elif method == "focus":
         exp = whyllm.explain(case["text"], case["answer"], model=model, method="focus", inner="lime",
                              coarse="documents", keep=KEEP, coarse_budget=budget * 3 // 8, **kw)
-    else:  # focus-occ: leave-one-out over the documents (23 calls), LIME inside the best with the rest
+    elif method == "focus-occ":  # leave-one-out over the documents (23 calls), LIME inside the best
         exp = whyllm.explain(case["text"], case["answer"], model=model, method="focus", inner="lime",
                              coarse="documents", coarse_method="occlusion", keep=KEEP, **kw)
+    else:  # focus-occ-sent: the same, with a middle level: leave-one-out over the best one's sentences
+        exp = whyllm.explain(case["text"], case["answer"], model=model, method="focus", inner="lime",
+                             coarse="documents,document-sentences", coarse_method="occlusion", keep=KEEP,
+                             **kw)
     seconds = time.perf_counter() - t
     order = np.argsort(-np.asarray(exp.values), kind="stable")
     row = {"case": case["case"], "method": method, "calls": exp.cost.sequences, "seconds": seconds,
            "gold_pos": case["gold_pos"], **scores(case, exp, order, scorer)}
     if method.startswith("focus"):
-        row["focus_has_gold"] = any(s <= case["gold_span"][0] < e for s, e in exp.fit["focus_spans"])
+        s0, e0 = case["gold_span"]
+        row["focus_has_gold"] = any(s0 <= s < e0 for s, e in exp.fit["focus_spans"])
+        row["levels"] = [{k: v for k, v in lv.items() if k != "features"} for lv in exp.fit.get("levels", [])]
     if with_random:  # the random ranking, once per prompt, over the same words
         rng = np.random.default_rng(7)
         rand = {"case": case["case"], "method": "random", "calls": 0, "seconds": 0.0,
@@ -171,7 +180,8 @@ def run_case(case: dict, method: str, model, scorer, budget: int, with_random: b
 
 def summarize(store: Path = STORE) -> str:
     rows = read_jsonl(store)
-    methods = [m for m in ("lime", "focus", "focus-occ", "random") if any(r["method"] == m for r in rows)]
+    methods = [m for m in ("lime", "focus", "focus-occ", "focus-occ-sent", "random")
+               if any(r["method"] == m for r in rows)]
     per_method = [{r["case"] for r in rows if r["method"] == m} for m in methods]
     done = set.intersection(*per_method) if rows else set()
     if not done:

@@ -192,3 +192,36 @@ def test_focus_reads_the_task_verdict():
         whyllm.explain(LONG, "yes", model=target, method="focus", task_verdict=allowed)
     with pytest.raises(InputError, match="goes with a proxy"):
         whyllm.explain(LONG, "yes", model=target, method="lime", task_verdict=allowed)
+
+
+PARAS = "one two. three four.\n\nx alpha y. delta gamma z.\n\nfive six. seven eight."
+
+
+def test_focus_through_a_middle_level_refines_the_best_sentence_of_the_best_paragraph():
+    model = toy(FOCUS_W)
+    exp = whyllm.explain(PARAS, "yes", model=model, method="focus", inner="kernelshap",
+                         coarse="paragraphs,sentences", coarse_method="occlusion", keep=1, budget=20, seed=0)
+    words = [f.text for f in exp.features]
+    assert exp.fit["focus_units"] == ["delta gamma z."]
+    level = exp.fit["levels"][0]
+    assert level["kind"] == "sentences" and level["features"] == ["x alpha y.", "delta gamma z."]
+    assert np.allclose(level["values"], [1.5, 2.5], atol=1e-9) and level["chosen"] == [1]
+    inside = [words.index(w) for w in ("delta", "gamma", "z.")]
+    assert exp.fit["inside"] == inside
+    assert np.allclose([exp.values[i] for i in inside], [3.0, -0.5, 0.0], atol=1e-9)  # exact Shapley
+    # the other sentence of the paragraph: its leave-one-out spread over its 3 words; the rest 0
+    assert np.allclose([exp.values[words.index(w)] for w in ("x", "alpha", "y.")], [0.5] * 3, atol=1e-9)
+    assert all(abs(exp.values[i]) < 1e-9 for i, w in enumerate(words) if i not in inside and i > 7)
+    # paragraphs' leave-one-out 5 calls, sentences' 4, the fine pass 8 less the 2 the level scored
+    assert exp.cost.sequences == 5 + 4 + 6 and exp.params["coarse"] == "paragraphs,sentences"
+
+
+def test_focus_skips_a_middle_level_the_budget_cannot_cover():
+    model = toy(FOCUS_W)
+    exp = whyllm.explain(PARAS, "yes", model=model, method="focus", inner="lime", underdetermined=True,
+                         coarse="paragraphs,sentences", coarse_method="occlusion", keep=1, budget=9, seed=0)
+    # 4 for the sentences' leave-one-out, and 1 more than the 2 inputs it scores for the fine pass
+    assert exp.fit["levels"][0]["skipped"] == "needs 5 target calls, 4 left"
+    assert exp.fit["focus_units"] == ["x alpha y. delta gamma z."] and exp.cost.sequences <= 9
+    with pytest.raises(InputError, match="comma-separated"):
+        whyllm.explain(PARAS, "yes", model=model, method="focus", coarse="paragraphs,", budget=20)

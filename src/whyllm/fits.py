@@ -197,6 +197,7 @@ class FocusFit(WrapperFit):
     samples_by: dict = field(default_factory=dict)
     coarse_cost: dict | None = None
     screen: dict | None = None
+    levels: list = field(default_factory=list)
     kind: ClassVar[str] = "focus"
 
     def inner_fit(self) -> Fit:

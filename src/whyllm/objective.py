@@ -90,6 +90,10 @@ class Objective:
         masks = np.atleast_2d(np.asarray(masks, dtype=bool))
         return [self.input.ids_for(m) for m in masks]
 
+    def seen(self, masks: np.ndarray) -> np.ndarray:
+        """(samples,): whether each mask's input is already scored (so it costs no model call)."""
+        return np.array([s in self._memo for s in self._seqs(masks)], dtype=bool)
+
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         """(samples, outputs): the target's columns for each mask."""
         return self.columns_ids(self._seqs(masks))

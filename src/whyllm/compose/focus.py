@@ -30,11 +30,13 @@ target call).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from whyllm.compose.base import STRATEGIES, Call, Strategy
+from whyllm.compose.focus_levels import FocusedObjective, Neighbourhood, free_calls, refine
 from whyllm.compose.proxy import TaskVerdict, decision_on_full
 from whyllm.cost import CostMeter
 from whyllm.engine import (
@@ -55,43 +57,10 @@ from whyllm.methods.base import Method, check_params
 from whyllm.models.base import LanguageModel
 from whyllm.objective import Objective
 
+__all__ = ["FocusedObjective", "coarse_levels", "explain_focus"]
+
 INNER = ("lime", "kernelshap", "occlusion")
 OWN_PARAMS = ("inner", "coarse", "keep", "coarse_budget", "coarse_method", "force_proxy")
-
-
-class FocusedObjective:
-    """An objective over a subset of features: masks over ``inside`` only, every other feature kept."""
-
-    def __init__(self, objective: Objective, inside: np.ndarray) -> None:
-        self.objective = objective
-        self.inside = np.asarray(inside, dtype=int)
-        self.progress = objective.progress
-
-    @property
-    def n_features(self) -> int:
-        return len(self.inside)
-
-    @property
-    def evaluations(self) -> int:
-        return self.objective.evaluations
-
-    def _full(self, masks: np.ndarray) -> np.ndarray:
-        masks = np.atleast_2d(np.asarray(masks, dtype=bool))
-        full = np.ones((len(masks), self.objective.n_features), dtype=bool)
-        full[:, self.inside] = masks
-        return full
-
-    def __call__(self, masks: np.ndarray) -> np.ndarray:
-        return self.objective(self._full(masks))
-
-    def value(self, masks: np.ndarray) -> np.ndarray:
-        return self.objective.value(self._full(masks))
-
-    def reduce(self, cols: np.ndarray) -> np.ndarray:
-        return self.objective.reduce(cols)
-
-    def sample_weights(self, masks: np.ndarray) -> np.ndarray:
-        return self.objective.sample_weights(self._full(masks))
 
 
 def outside_values(words, rough: Explanation) -> np.ndarray:
@@ -141,8 +110,16 @@ def check_focus_budget(algo: Method, units_words: list[int], budget: int | None,
                           f"unit's words); got {budget}")
 
 
+def coarse_levels(coarse: str | Sequence[str]) -> list[str]:
+    """``"documents,sentences"`` (or a list): the coarse pass's unit, then each middle level's."""
+    levels = [k.strip() for k in (coarse.split(",") if isinstance(coarse, str) else coarse)]
+    if not levels or not all(levels):
+        raise InputError(f"coarse names one feature kind or several, comma-separated; got {coarse!r}")
+    return levels
+
+
 def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: LanguageModel | None = None,
-                  inner: str = "lime", coarse: str = "sentences", keep: int = 2,
+                  inner: str = "lime", coarse: str | Sequence[str] = "sentences", keep: int = 2,
                   coarse_budget: int | None = None, features: Features = "words", template: str | None = None,
                   budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
                   filler: str = " _", max_new_tokens: int = 5, progress: bool = False, chat: bool = False,
@@ -150,7 +127,10 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
                   force_proxy: bool = False, **inner_params: Any) -> Explanation:
     """Coarse pass (``proxy`` or ``model``), then fine attribution on ``model`` inside the ``keep``
     most supportive coarse units. ``budget`` bounds the target calls of the whole explanation
-    (screen, a coarse pass on the target, fine pass); ``coarse_budget`` the coarse pass."""
+    (screen, a coarse pass on the target, middle levels, fine pass); ``coarse_budget`` the coarse
+    pass. ``coarse="documents,sentences"`` adds a middle level (:mod:`whyllm.compose.focus_levels`)."""
+    levels = coarse_levels(coarse)
+    coarse = levels[0]
     if inner not in INNER:
         raise InputError(f"focus refines with one of {', '.join(INNER)}; got {inner!r}")
     if keep < 1:
@@ -197,8 +177,8 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
                        perturbation=perturbation, filler=filler,
                        progress=progress, meter=coarse_meter if coarse_model is proxy else target_meter,
                        **coarse_params)
-    if budget is not None:  # the whole explanation's target calls stay within ``budget``
-        budget = int(budget) - target_meter.sequences
+    total = None if budget is None else int(budget)  # the whole explanation's target calls
+    budget = None if total is None else total - target_meter.sequences
     # the best ``keep`` units, fewer if the fine budget cannot cover their words
     for n_units in range(min(keep, len(rough.features)), 0, -1):
         chosen = [int(i) for i in rough.ranking()[:n_units]]
@@ -209,21 +189,31 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
             break
     if len(inside) == 0:
         raise InputError("the focused neighbourhood holds no fine features")
-    budget = checked_budget(algo, len(inside), budget)
     objective = Objective(model, inp, tgt, target_meter, progress=progress)
-    result = algo.attribute(FocusedObjective(objective, inside), budget, np.random.default_rng(seed))
-    values = outside_values(inp.features, rough)
+    hood = Neighbourhood(inside, [rough.features[i].text for i in chosen], spans,
+                         outside_values(inp.features, rough))
+    for kind in levels[1:]:
+        units = make_input(model, text, template=template, features=kind).features
+        left = None if total is None else total - target_meter.sequences
+        hood = refine(hood, kind, units, inp.features, objective, coarse_algo, algo, keep, left, seed)
+    inside = hood.inside
+    fine = FocusedObjective(objective, inside)
+    if total is not None:  # what is left, and the inputs the fine pass needs that are scored already
+        budget = total - target_meter.sequences + free_calls(fine)
+    budget = checked_budget(algo, len(inside), budget)
+    result = algo.attribute(fine, budget, np.random.default_rng(seed))
+    values = hood.values
     values[inside] = result.values
-    fit = FocusFit(inner=result.fit, focus_units=[rough.features[i].text for i in chosen],
-                   focus_spans=spans, inside=inside.tolist(), coarse_values=list(rough.values),
+    fit = FocusFit(inner=result.fit, focus_units=hood.units, focus_spans=hood.spans, inside=inside.tolist(),
+                   coarse_values=list(rough.values),
                    coarse_features=[f.text for f in rough.features], coarse_model=coarse_model.info.model_id,
                    samples_by={"coarse": coarse_model.info.model_id, "fine": model.info.model_id},
                    # the proxy's cost; a coarse pass on the target is part of ``cost``
                    coarse_cost=coarse_meter.snapshot().to_dict() if proxy is not None else None,
-                   screen=screen)
+                   screen=screen, levels=hood.levels)
     params = {"fine_budget": budget, "coarse_budget": rough.params["budget"], "inner": inner,
-              "coarse_method": coarse_method,
-              "coarse": coarse, "keep": keep, "perturbation": perturbation, "max_new_tokens": max_new_tokens,
+              "coarse_method": coarse_method, "coarse": ",".join(levels), "keep": keep,
+              "perturbation": perturbation, "max_new_tokens": max_new_tokens,
               "proxy": None if proxy is None else proxy.info.model_id, **algo.params,
               **concept_record(features)}
     return Explanation(text=text, template=template, feature_kind=feature_kind(features),

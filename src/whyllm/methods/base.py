@@ -48,6 +48,8 @@ class Method(ABC):
     multi_output: ClassVar[bool] = False
     #: a tag: the method reads the model's internals (gradients, attention), so it needs the hf backend
     white_box: ClassVar[bool] = False
+    #: a tag: the method scores the input with each single feature removed (leave-one-out)
+    scores_each_removal: ClassVar[bool] = False
 
     @classmethod
     def param_names(cls) -> tuple[str, ...]:

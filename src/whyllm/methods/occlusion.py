@@ -17,6 +17,7 @@ from whyllm.objective import Objective
 class Occlusion(Method):
     name = "occlusion"
     multi_output = True
+    scores_each_removal = True
 
     def min_budget(self, n_features: int) -> int:
         return n_features + 2  # each leave-one-out, the full and the empty input
