@@ -16,6 +16,9 @@ attributions dilute. Focus spends it where it matters:
    budget cannot cover their words) form the active neighbourhood; the inner method attributes the
    target, on the target model, to the words inside it only, every word outside kept as it is.
 
+With several coarse kinds (``coarse="documents,document-sentences"``), middle levels narrow the
+neighbourhood further on the target before the fine pass (:mod:`whyllm.compose.focus_levels`).
+
 Words outside the neighbourhood get their coarse unit's value spread evenly over its words (the
 coarse pass's information is kept for ranking the rest); ``base_value`` is the target with the
 neighbourhood's words removed (everything else kept). ``fit`` records the neighbourhood, the coarse
