@@ -200,7 +200,7 @@ PARAS = "one two. three four.\n\nx alpha y. delta gamma z.\n\nfive six. seven ei
 def test_focus_through_a_middle_level_refines_the_best_sentence_of_the_best_paragraph():
     model = toy(FOCUS_W)
     exp = whyllm.explain(PARAS, "yes", model=model, method="focus", inner="kernelshap",
-                         coarse="paragraphs,sentences", coarse_method="occlusion", keep=1, budget=20, seed=0)
+                         coarse="paragraphs,sentences", coarse_method="occlusion", keep=1, budget=15, seed=0)
     words = [f.text for f in exp.features]
     assert exp.fit["focus_units"] == ["delta gamma z."]
     level = exp.fit["levels"][0]
@@ -214,6 +214,7 @@ def test_focus_through_a_middle_level_refines_the_best_sentence_of_the_best_para
     assert all(abs(exp.values[i]) < 1e-9 for i, w in enumerate(words) if i not in inside and i > 7)
     # paragraphs' leave-one-out 5 calls, sentences' 4, the fine pass 8 less the 2 the level scored
     assert exp.cost.sequences == 5 + 4 + 6 and exp.params["coarse"] == "paragraphs,sentences"
+    assert exp.params["fine_budget"] == 8  # the 6 calls left and the 2 inputs scored already
 
 
 def test_focus_skips_a_middle_level_the_budget_cannot_cover():
@@ -225,3 +226,7 @@ def test_focus_skips_a_middle_level_the_budget_cannot_cover():
     assert exp.fit["focus_units"] == ["x alpha y. delta gamma z."] and exp.cost.sequences <= 9
     with pytest.raises(InputError, match="comma-separated"):
         whyllm.explain(PARAS, "yes", model=model, method="focus", coarse="paragraphs,", budget=20)
+    before = model.rows_scored
+    with pytest.raises(whyllm.WhyllmError, match="sentencs"):  # a bad level fails before any call
+        whyllm.explain(PARAS, "yes", model=model, method="focus", coarse="paragraphs,sentencs", budget=20)
+    assert model.rows_scored == before

@@ -151,6 +151,7 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
     user_template, template = template, model_template(model, template, chat)
     units = make_input(model, text, template=template, features=coarse).features
     words = make_input(model, text, template=template, features=features).features
+    level_units = [make_input(model, text, template=template, features=k).features for k in levels[1:]]
     if force_proxy and proxy is None:
         raise InputError("force_proxy goes with a proxy")
     may_proxy = proxy is not None and (force_proxy or task_verdict is None or task_verdict.authorised)
@@ -195,10 +196,9 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
     objective = Objective(model, inp, tgt, target_meter, progress=progress)
     hood = Neighbourhood(inside, [rough.features[i].text for i in chosen], spans,
                          outside_values(inp.features, rough))
-    for kind in levels[1:]:
-        units = make_input(model, text, template=template, features=kind).features
+    for kind, kind_units in zip(levels[1:], level_units):
         left = None if total is None else total - target_meter.sequences
-        hood = refine(hood, kind, units, inp.features, objective, coarse_algo, algo, keep, left, seed)
+        hood = refine(hood, kind, kind_units, inp.features, objective, coarse_algo, algo, keep, left, seed)
     inside = hood.inside
     fine = FocusedObjective(objective, inside)
     if total is not None:  # what is left, and the inputs the fine pass needs that are scored already
