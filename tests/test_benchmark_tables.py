@@ -39,14 +39,16 @@ def test_summarize_reproduces_the_tables_in_benchmarks_md(args, stored, tmp_path
         assert line in doc, f"BENCHMARKS.md does not show: {line}"
 
 
-@pytest.mark.parametrize("args", [[], ["--confident"]], ids=["focus-first-set", "focus-confident"])
-def test_focus_longdoc_tables_in_benchmarks_md_come_from_the_stored_rows(args):
-    script = str(ROOT / "benchmarks" / "focus_longdoc.py")
-    out = subprocess.run([sys.executable, script, *args, "--summarize"], capture_output=True, text=True,
-                         timeout=300, cwd=ROOT)
+@pytest.mark.parametrize(("script", "args"), [("focus_longdoc.py", []), ("focus_longdoc.py", ["--confident"]),
+                                             ("attribot.py", [])],
+                         ids=["focus-first-set", "focus-confident", "attribot"])
+def test_focus_and_attribot_tables_in_benchmarks_md_come_from_the_stored_rows(script, args):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args, "--summarize"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     doc = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8").replace("**", "")
-    rows = [ln for ln in out.stdout.splitlines() if ln.startswith("| ") and not ln.startswith("| method")]
+    lines = out.stdout.splitlines()
+    rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith(("| method", "| path"))]
     assert len(rows) >= 3
-    for line in rows:
+    for line in rows + [ln for ln in lines if ln.startswith("### ")]:
         assert line in doc, f"BENCHMARKS.md does not show: {line}"
