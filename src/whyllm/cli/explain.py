@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     add_input_options(ex, against="explain log p(target) - log p(against), e.g. ' negative'")
     ex.add_argument("--method", default="kernelshap", choices=method_names(),
                     help="focus: coarse-to-fine for long inputs (--option inner=lime coarse=sentences keep=2 "
-                    "coarse_budget=N)")
+                    "coarse_budget=N; coarse=documents,document-sentences adds a middle level)")
     ex.add_argument("--proxy", help="a cheaper model (name, folder or .gguf) that samples when it makes the "
                     "target's decision (instance screen); with focus it runs the coarse pass")
     ex.add_argument("--task-verdict", metavar="JSON", help="a task screen's verdict (whyllm screen --save)")

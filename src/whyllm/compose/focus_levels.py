@@ -25,13 +25,19 @@ from whyllm.objective import Objective
 
 
 class GroupedObjective:
-    """An objective over groups of features: mask entry g off removes every feature of group g;
-    a feature in no group is kept. One feature a group is an objective over those features only."""
+    """An objective over disjoint groups of features: mask entry g off removes every feature of
+    group g; a feature in no group is kept. One feature a group is an objective over those features
+    only."""
 
     def __init__(self, objective: Objective, groups: list[list[int]]) -> None:
         self.objective = objective
         self.groups = [np.asarray(g, dtype=int) for g in groups]
         self.progress = objective.progress
+        # feature -> its group, for one vectorised assignment a batch
+        self._members = np.concatenate(self.groups) if self.groups else np.zeros(0, dtype=int)
+        self._owner = np.repeat(np.arange(len(self.groups)), [len(g) for g in self.groups])
+        if len(np.unique(self._members)) != len(self._members):
+            raise ValueError("the groups of a grouped objective must not share a feature")
 
     @property
     def n_features(self) -> int:
@@ -44,8 +50,7 @@ class GroupedObjective:
     def _full(self, masks: np.ndarray) -> np.ndarray:
         masks = np.atleast_2d(np.asarray(masks, dtype=bool))
         full = np.ones((len(masks), self.objective.n_features), dtype=bool)
-        for g, members in enumerate(self.groups):
-            full[:, members] &= masks[:, [g]]
+        full[:, self._members] = masks[:, self._owner]
         return full
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:

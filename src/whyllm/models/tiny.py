@@ -136,6 +136,8 @@ def save_random_llama(folder, words: Sequence[str], *, seed: int = 0, **config) 
     fields = {"vocab_size": 4 + len(words), "hidden_size": 16, "intermediate_size": 32,
               "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
               "max_position_embeddings": 64, "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0}
-    torch.manual_seed(seed)
-    LlamaForCausalLM(LlamaConfig(**{**fields, **config})).save_pretrained(folder, safe_serialization=True)
+    with torch.random.fork_rng():  # its own seeded draw: torch's global generator is left as it was
+        torch.manual_seed(seed)
+        net = LlamaForCausalLM(LlamaConfig(**{**fields, **config}))
+    net.save_pretrained(folder, safe_serialization=True)
     word_tokenizer(words).save_pretrained(folder)
