@@ -109,13 +109,16 @@ def main() -> int:
             if "contextcite" in systems:
                 todo += [(f"ContextCite {b}", "contextcite-peer", b) for b in (32, 64)
                          if set_name == "10docs" or b == 32]
+            peer_exp = None
             for system, method, budget in todo:
                 if (case["case"], system) in done or (set_name == "30docs" and budget == 64):
                     continue
                 t = time.perf_counter()
                 if method == "contextcite-peer":
-                    exp = whyllm.cite(case["docs"], case["query"], case["answer"], model=model,
-                                      method="occlusion")  # features and target for scoring only
+                    if peer_exp is None:  # features and target for scoring only, once per prompt
+                        peer_exp = whyllm.cite(case["docs"], case["query"], case["answer"], model=model,
+                                               method="occlusion")
+                    exp = peer_exp
                     peer = run_contextcite(case, local_model_dir(None), budget, args.threads)
                     values, calls, seconds = peer["attributions"], budget, peer["seconds"]
                 else:
@@ -157,7 +160,24 @@ def summarize() -> str:
             lines.append(f"| {s} | {m['calls']:.0f} | {m['seconds']:.2f} | {m['drop1']:.3f} "
                          f"| {m['drop3']:.3f} | {m['drop5']:.3f} | {m['lds']:.3f} | {m['recall1']:.2f} "
                          f"| {m['recall3']:.2f} |")
+        lines += speedups(mine, cases_all)
     return "\n".join(lines)
+
+
+def speedups(rows: list[dict], cases_all: set[str]) -> list[str]:
+    """ContextCite's seconds over each whyllm system's at the same ablation count, per prompt, then
+    the median and range over prompts (the two ran side by side, so each prompt's ratio is one run)."""
+    seconds = {(r["system"], r["case"]): r["seconds"] for r in rows if r["case"] in cases_all}
+    out = []
+    for budget in (32, 64):
+        peer = f"ContextCite {budget}"
+        mine = sorted({s for s, _ in seconds if s.startswith("whyllm") and s.endswith(f" {budget}")})
+        for s in mine:
+            r = [seconds[peer, c] / seconds[s, c] for c in sorted(cases_all) if (peer, c) in seconds]
+            if r:
+                out.append(f"- {peer} / {s}: median {np.median(r):.2f}x (range {min(r):.2f}-{max(r):.2f}x, "
+                           f"{len(r)} prompts)")
+    return ["", *out] if out else []
 
 
 if __name__ == "__main__":
