@@ -9,7 +9,8 @@ Lost-in-the-Middle QA prompt of ``whyllm.cite``; the gold answer as the response
 sources. ``10docs``: 30 prompts of 10 documents; ``30docs``: 10 prompts of 30.
 
 Systems (same Gemma model, float32): whyllm ``lime``, ``contextcite`` (LASSO) and ``kernelshap``
-at 32 and 64 ablations, ``occlusion`` (leave-one-out), the white-box baselines, and ContextCite
+at 32 and 64 ablations, ``occlusion`` (leave-one-out), the white-box baselines (integrated gradients
+at 16 steps, its values without the per-token matrix), and ContextCite
 0.0.4 itself (``.venv-contextcite``, ``benchmarks/contextcite_runner.py``, its default batch of 1)
 at 32 and 64 ablations. Every attribution vector is scored by whyllm's code on the same target:
 top-k log-prob drop (k = 1, 3, 5), LDS on 64 held-out random ablations (seed 314159), gold
@@ -44,6 +45,8 @@ SETS = {"10docs": (30, 10), "30docs": (10, 30)}
 WHYLLM = [("lime", 32), ("contextcite", 32), ("kernelshap", 32), ("lime", 64), ("contextcite", 64),
           ("occlusion", None), ("saliency", None), ("input_x_gradient", None),
           ("integrated_gradients", None), ("attention", None)]
+#: method options: IG's values without its per-token matrix (the same values, one backward per chunk)
+PARAMS = {"integrated_gradients": {"matrix": False}}
 
 
 def cases(set_name: str, records: list[dict]) -> list[dict]:
@@ -123,7 +126,7 @@ def main() -> int:
                     values, calls, seconds = peer["attributions"], budget, peer["seconds"]
                 else:
                     exp = whyllm.cite(case["docs"], case["query"], case["answer"], model=model, method=method,
-                                      budget=budget)
+                                      budget=budget, **PARAMS.get(method, {}))
                     values, calls, seconds = list(exp.values), exp.cost.sequences, time.perf_counter() - t
                 row = {"case": case["case"], "set": set_name, "system": system, "calls": calls,
                        "seconds": seconds, "n_sources": len(values), **scores(case, exp, values, scorer)}

@@ -41,3 +41,18 @@ def test_a_contrast_is_the_difference_of_its_two_sides(gemma):
     pos = whyllm.explain(REVIEW, " positive", template=SST, model=gemma, method="input_x_gradient")
     neg = whyllm.explain(REVIEW, " negative", template=SST, model=gemma, method="input_x_gradient")
     np.testing.assert_allclose(both.values, np.subtract(pos.values, neg.values), atol=1e-5)
+
+
+def test_integrated_gradients_in_chunks_and_without_the_matrix_give_the_same_values(gemma, monkeypatch):
+    import whyllm.methods.gradients as gradients
+
+    whole = whyllm.explain(EIFFEL, " Paris, France", model=gemma, method="integrated_gradients", steps=6)
+    monkeypatch.setattr(gradients, "CHUNK_TOKENS", 2 * 14)  # 14 tokens a row: 3 chunks of 2 points
+    chunked = whyllm.explain(EIFFEL, " Paris, France", model=gemma, method="integrated_gradients", steps=6)
+    assert chunked.cost.forward_passes == 3 + 1 and whole.cost.forward_passes == 1 + 1
+    np.testing.assert_allclose(chunked.matrix_array, whole.matrix_array, atol=1e-5)
+    summed = whyllm.explain(EIFFEL, " Paris, France", model=gemma, method="integrated_gradients", steps=6,
+                            matrix=False)
+    assert summed.matrix is None and summed.cost.sequences == whole.cost.sequences
+    np.testing.assert_allclose(summed.values, whole.values, atol=1e-5)
+    assert np.abs(whole.values).max() > 0.1  # not trivially zero

@@ -14,9 +14,10 @@
 Token scores are summed into the input's features (any feature kind; template tokens are left out),
 one column per answer token (the target's signed per-token log-probs), so these methods give the
 features x answer-tokens matrix too; the values are its row sums. Each costs one forward and one
-backward per answer column (IG: per column, ``steps`` rows), counted in the cost; the budget does
-not apply. ContextCite and AttriBoT report these as weak baselines: they are here to be measured
-against, not trusted.
+backward per answer column (IG: per column, ``steps`` rows, in chunks of bounded tokens; with
+``matrix=False`` one backward for all columns), counted in the cost; the budget does not apply.
+ContextCite and AttriBoT report these as weak baselines: they are here to be measured against, not
+trusted.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from whyllm.errors import ModelError
 from whyllm.fits import NoFit
 from whyllm.methods.base import METHODS, Attribution, Method
 from whyllm.objective import Objective
+
+CHUNK_TOKENS = 4096  # tokens per forward/backward of the gradient methods (path points x length)
 
 
 def _local(objective: Objective):
@@ -62,12 +65,15 @@ def _to_features(objective: Objective, token_scores: np.ndarray) -> np.ndarray:
     return np.stack([token_scores[g].sum(axis=0) for g in groups])
 
 
-def _finish(objective: Objective, matrix: np.ndarray, fit=None) -> Attribution:
+def _finish(objective: Objective, matrix: np.ndarray | None, values: np.ndarray | None = None) -> Attribution:
+    """The attribution with the base and full values; the values are the matrix's row sums."""
     n = objective.n_features
     ends = np.array([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
     cols = objective(ends)  # the full and the empty input, for the base and full values
     full, base = (float(v) for v in objective.reduce(cols))
-    return Attribution(matrix.sum(axis=1), base, full, fit if fit is not None else NoFit(), matrix=matrix,
+    if matrix is None:
+        return Attribution(np.asarray(values, dtype=np.float64), base, full, NoFit())
+    return Attribution(matrix.sum(axis=1), base, full, NoFit(), matrix=matrix,
                        base_columns=cols[1], full_columns=cols[0])
 
 
@@ -89,36 +95,56 @@ class WhiteBox(Method):
 
 class GradientMethod(WhiteBox):
     """Shared path: per target part and answer column, gradients of the log-prob w.r.t. the input
-    embeddings; subclasses turn (embedding, gradient) into token scores."""
+    embeddings; subclasses turn (embedding, gradient) into token scores.
+
+    The path points run in chunks of at most :data:`CHUNK_TOKENS` tokens (forward and backward
+    each), so memory stays bounded on long prompts; gradients are summed over the chunks. With
+    ``matrix=False`` one backward per chunk differentiates the summed log-prob instead of one per
+    answer column: the values are the same (the gradient is linear in the output), at 1/n of the
+    backward cost for an n-token answer, and no matrix is kept."""
 
     steps: int = 1
+    matrix: bool = True
 
     def token_scores(self, emb, grad):  # (len, dim), (len, dim) -> (len,)
         raise NotImplementedError
+
+    def path_gradients(self, objective: Objective, lm, ids: list[int], start: int, n: int):
+        """(prompt embeddings (len, dim), gradients summed over the path points: (columns, len, dim))."""
+        import torch
+
+        n_prompt = len(objective.input.ids)
+        emb = lm.model.get_input_embeddings()(torch.tensor([ids], device=lm.device)).detach()
+        scales = torch.linspace(1.0 / self.steps, 1.0, self.steps, device=emb.device, dtype=emb.dtype)
+        per_chunk = max(1, CHUNK_TOKENS // len(ids))
+        columns = n if self.matrix else 1
+        total = torch.zeros(columns, n_prompt, emb.shape[-1], dtype=torch.float32, device=emb.device)
+        for lo in range(0, self.steps, per_chunk):
+            path = (emb * scales[lo:lo + per_chunk].view(-1, 1, 1)).requires_grad_(True)
+            lp = _column_logprobs(lm, path, ids, start, n)  # (chunk, n)
+            outputs = [lp[:, j].sum() for j in range(n)] if self.matrix else [lp.sum()]
+            for j, out in enumerate(outputs):
+                (grad,) = torch.autograd.grad(out, path, retain_graph=j < len(outputs) - 1)
+                total[j] += grad[:, :n_prompt].float().sum(dim=0)
+            objective.meter.forward_passes += 1
+        return emb[0, :n_prompt].float(), total
 
     def attribute(self, objective: Objective, budget: int, rng: np.random.Generator) -> Attribution:
         import torch
 
         lm = _local(objective)
         columns = []
-        n_prompt = len(objective.input.ids)
         for ids, start, n, sign in _rows(objective):
             with torch.inference_mode(False), torch.enable_grad():
-                emb = lm.model.get_input_embeddings()(torch.tensor([ids], device=lm.device)).detach()
-                scale = torch.linspace(1.0 / self.steps, 1.0, self.steps, device=emb.device,
-                                       dtype=emb.dtype).view(-1, 1, 1) if self.steps > 1 else None
-                path = (emb * scale if scale is not None else emb.clone()).requires_grad_(True)
-                lp = _column_logprobs(lm, path, ids, start, n)  # (steps, n)
-                for j in range(n):
-                    (grad,) = torch.autograd.grad(lp[:, j].sum(), path, retain_graph=j < n - 1)
-                    g = grad.mean(dim=0)[:n_prompt].float()
-                    scores = self.token_scores(emb[0, :n_prompt].float(), g)
-                    columns.append(sign * scores.detach().cpu().numpy())
-            objective.meter.forward_passes += 1
+                emb, total = self.path_gradients(objective, lm, ids, start, n)
+                for g in total / self.steps:
+                    columns.append(sign * self.token_scores(emb, g).detach().cpu().numpy())
             objective.meter.sequences += self.steps
             objective.meter.tokens += self.steps * len(ids)
-        matrix = _to_features(objective, np.stack(columns, axis=1).astype(np.float64))
-        return _finish(objective, matrix)
+        scores = np.stack(columns, axis=1).astype(np.float64)
+        if not self.matrix:  # one column per target part: their sum is the value
+            return _finish(objective, None, values=_to_features(objective, scores).sum(axis=1))
+        return _finish(objective, _to_features(objective, scores))
 
 
 @METHODS.register("saliency")
@@ -141,8 +167,9 @@ class InputXGradient(GradientMethod):
 class IntegratedGradients(GradientMethod):
     name = "integrated_gradients"
 
-    def __init__(self, steps: int = 16) -> None:
+    def __init__(self, steps: int = 16, matrix: bool = True) -> None:
         self.steps = int(steps)
+        self.matrix = bool(matrix)
 
     def token_scores(self, emb, grad):
         return (emb * grad).sum(dim=-1)  # baseline 0: (x - 0) times the path-averaged gradient
