@@ -9,7 +9,8 @@ Lost-in-the-Middle QA prompt of ``whyllm.cite``; the gold answer as the response
 sources. ``10docs``: 30 prompts of 10 documents; ``30docs``: 10 prompts of 30.
 
 Systems (same Gemma model, float32): whyllm ``lime``, ``contextcite`` (LASSO) and ``kernelshap``
-at 32 and 64 ablations, ``occlusion`` (leave-one-out), the white-box baselines (integrated gradients
+at 32 and 64 ablations (LIME underdetermined where 32 ablations are fewer than 30 documents + 3),
+``occlusion`` (leave-one-out), the white-box baselines (integrated gradients
 at 16 steps, its values without the per-token matrix), and ContextCite
 0.0.4 itself (``.venv-contextcite``, ``benchmarks/contextcite_runner.py``, its default batch of 1)
 at 32 and 64 ablations. Every attribution vector is scored by whyllm's code on the same target:
@@ -47,6 +48,15 @@ WHYLLM = [("lime", 32), ("contextcite", 32), ("kernelshap", 32), ("lime", 64), (
           ("integrated_gradients", None), ("attention", None)]
 #: method options: IG's values without its per-token matrix (the same values, one backward per chunk)
 PARAMS = {"integrated_gradients": {"matrix": False}}
+
+
+def params(method: str, budget: int | None, n_docs: int) -> dict:
+    """A method's options on a set: LIME below one sample per source (32 ablations of 30 documents)
+    runs underdetermined, its ridge penalty keeping the fit defined, as ContextCite's LASSO does."""
+    out = dict(PARAMS.get(method, {}))
+    if method == "lime" and budget is not None and budget < n_docs + 3:
+        out["underdetermined"] = True
+    return out
 
 
 def cases(set_name: str, records: list[dict]) -> list[dict]:
@@ -126,7 +136,7 @@ def main() -> int:
                     values, calls, seconds = peer["attributions"], budget, peer["seconds"]
                 else:
                     exp = whyllm.cite(case["docs"], case["query"], case["answer"], model=model, method=method,
-                                      budget=budget, **PARAMS.get(method, {}))
+                                      budget=budget, **params(method, budget, len(case["docs"])))
                     values, calls, seconds = list(exp.values), exp.cost.sequences, time.perf_counter() - t
                 row = {"case": case["case"], "set": set_name, "system": system, "calls": calls,
                        "seconds": seconds, "n_sources": len(values), **scores(case, exp, values, scorer)}

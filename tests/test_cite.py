@@ -82,6 +82,20 @@ def test_contextcite_lasso_finds_the_supporting_document():
     assert int(exp.ranking()[0]) == 0 and exp.fit["r2"] > 0.9
 
 
+def test_contextcite_lasso_recovers_sparse_sources_with_fewer_ablations_than_sources():
+    """ContextCite's regime: 30 one-word sources, two of which matter, 24 evaluations (22 random
+    ablations): the L1 fit recovers both planted weights and leaves the other 28 near zero."""
+    words = [f"w{i}" for i in range(30)]
+    model = additive_model({"w3": 4.0, "w17": -3.0}, bias=0.5, cache=None)
+    exp = whyllm.cite(words, QUERY, "yes", model=model, method="contextcite", budget=24, seed=0)
+    assert exp.cost.sequences <= 24
+    values = np.asarray(exp.values)
+    np.testing.assert_allclose(values[[3, 17]], [4.0, -3.0], atol=0.1)
+    assert np.abs(np.delete(values, [3, 17])).max() < 0.1
+    with pytest.raises(whyllm.BudgetError, match="at least 3"):
+        whyllm.cite(words, QUERY, "yes", model=model, method="contextcite", budget=2)
+
+
 def test_context_files_and_bad_input(tmp_path):
     jsonl = tmp_path / "c.jsonl"
     jsonl.write_text("\n".join(json.dumps(d if isinstance(d, dict) else {"text": d}) for d in DOCS))
