@@ -43,6 +43,7 @@ from whyllm.tasks.retrieval import load_nq_open
 ROOT = Path(__file__).resolve().parents[1]
 STORE = ROOT / "benchmarks" / "results" / "cite.jsonl"
 SETS = {"10docs": (30, 10), "30docs": (10, 30)}
+DTYPE_TAGS = {"bfloat16": "bf16"}  # a system run in another precision than float32 ends with its tag
 WHYLLM = [("lime", 32), ("contextcite", 32), ("kernelshap", 32), ("lime", 64), ("contextcite", 64),
           ("occlusion", None), ("saliency", None), ("input_x_gradient", None),
           ("integrated_gradients", None), ("attention", None)]
@@ -82,10 +83,10 @@ def scores(case: dict, exp: whyllm.Explanation, values, model) -> dict:
             "recall1": float(case["gold"] in order[:1]), "recall3": float(case["gold"] in order[:3])}
 
 
-def run_contextcite(case: dict, model_dir: Path, ablations: int, threads: int) -> dict:
+def run_contextcite(case: dict, model_dir: Path, ablations: int, threads: int, dtype: str) -> dict:
     text, template, _ = context_prompt(read_context(case["docs"]), case["query"])
     job = {"model_dir": str(model_dir), "text": text, "template": template, "answer": case["answer"],
-           "num_ablations": ablations, "threads": threads, "sources": "paragraph"}
+           "num_ablations": ablations, "threads": threads, "sources": "paragraph", "dtype": dtype}
     py = ROOT / ".venv-contextcite" / "bin" / "python"
     out = subprocess.run([str(py), str(ROOT / "benchmarks" / "contextcite_runner.py")], input=json.dumps(job),
                          capture_output=True, text=True, check=True)
@@ -99,13 +100,19 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=None, help="first N prompts of each set")
     ap.add_argument("--skip", default="", help="comma-separated whyllm methods to leave out")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                    help="the explaining models' precision (both systems); rows other than float32 "
+                         "are named with it and summarised in a table of their own")
+    ap.add_argument("--methods", default="", help="comma-separated whyllm systems to run (default all), "
+                    "e.g. 'contextcite 32,lime 64'")
     ap.add_argument("--summarize", action="store_true")
     args = ap.parse_args()
     if args.summarize:
         print(summarize())
         return 0
     done = {(r["case"], r["system"]) for r in load()}
-    model = whyllm.load_model(dtype="float32", cache=False, threads=args.threads)  # explains, timed
+    model = whyllm.load_model(dtype=args.dtype, cache=False, threads=args.threads)  # explains, timed
+    suffix = "" if args.dtype == "float32" else f" {DTYPE_TAGS[args.dtype]}"
     # scores every system's ranking; its cache shares the held-out ablations between systems
     scorer = whyllm.load_model(dtype="float32", cache=STORE.with_suffix(".scores.sqlite"),
                                threads=args.threads)
@@ -118,9 +125,11 @@ def main() -> int:
             todo = []
             if "whyllm" in systems:
                 skip = set(args.skip.split(","))
-                todo += [(f"whyllm {m}" + (f" {b}" if b else ""), m, b) for m, b in WHYLLM if m not in skip]
+                wanted = set(filter(None, args.methods.split(",")))
+                todo += [(f"whyllm {m}" + (f" {b}" if b else "") + suffix, m, b) for m, b in WHYLLM
+                         if m not in skip and (not wanted or f"{m} {b}" in wanted or m in wanted)]
             if "contextcite" in systems:
-                todo += [(f"ContextCite {b}", "contextcite-peer", b) for b in (32, 64)
+                todo += [(f"ContextCite {b}{suffix}", "contextcite-peer", b) for b in (32, 64)
                          if set_name == "10docs" or b == 32]
             peer_exp = None
             for system, method, budget in todo:
@@ -132,7 +141,7 @@ def main() -> int:
                         peer_exp = whyllm.cite(case["docs"], case["query"], case["answer"], model=model,
                                                method="occlusion")
                     exp = peer_exp
-                    peer = run_contextcite(case, local_model_dir(None), budget, args.threads)
+                    peer = run_contextcite(case, local_model_dir(None), budget, args.threads, args.dtype)
                     values, calls, seconds = peer["attributions"], budget, peer["seconds"]
                 else:
                     exp = whyllm.cite(case["docs"], case["query"], case["answer"], model=model, method=method,
@@ -152,45 +161,63 @@ def load() -> list[dict]:
     return read_jsonl(STORE)
 
 
+def precision(system: str) -> str:
+    """The precision a stored system ran in (float32 unless its name ends with a tag)."""
+    return next((d for d, tag in DTYPE_TAGS.items() if system.endswith(f" {tag}")), "float32")
+
+
 def summarize() -> str:
     rows = load()
     lines = []
     for set_name in SETS:
-        mine = [r for r in rows if r["set"] == set_name]
-        if not mine:
-            continue
-        systems = list(dict.fromkeys(r["system"] for r in mine))
-        # only prompts every system finished, so that every row averages over the same prompts
-        cases_all = set.intersection(*({r["case"] for r in mine if r["system"] == s} for s in systems))
-        lines += [f"\n### {set_name}: {len(cases_all)} prompts\n",
-                  "| system | calls | seconds | drop@1 ↑ | drop@3 ↑ | drop@5 ↑ | LDS ↑ | recall@1 "
-                  "| recall@3 |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for s in systems:
-            rs = [r for r in mine if r["system"] == s and r["case"] in cases_all]
-            m = {k: float(np.nanmean([r[k] for r in rs])) for k in
-                 ("calls", "seconds", "drop1", "drop3", "drop5", "lds", "recall1", "recall3")}
-            lines.append(f"| {s} | {m['calls']:.0f} | {m['seconds']:.2f} | {m['drop1']:.3f} "
-                         f"| {m['drop3']:.3f} | {m['drop5']:.3f} | {m['lds']:.3f} | {m['recall1']:.2f} "
-                         f"| {m['recall3']:.2f} |")
-        lines += speedups(mine, cases_all)
+        for dtype in ("float32", *DTYPE_TAGS):
+            mine = [r for r in rows if r["set"] == set_name and precision(r["system"]) == dtype]
+            if mine:
+                lines += table(set_name, dtype, mine, rows)
     return "\n".join(lines)
 
 
-def speedups(rows: list[dict], cases_all: set[str]) -> list[str]:
+def table(set_name: str, dtype: str, mine: list[dict], rows: list[dict]) -> list[str]:
+    """One set's systems of one precision, over the prompts every one of them finished."""
+    systems = list(dict.fromkeys(r["system"] for r in mine))
+    # only prompts every system finished, so that every row averages over the same prompts
+    cases_all = set.intersection(*({r["case"] for r in mine if r["system"] == s} for s in systems))
+    title = set_name if dtype == "float32" else f"{set_name}, {dtype}"
+    lines = [f"\n### {title}: {len(cases_all)} prompts\n",
+             "| system | calls | seconds | drop@1 ↑ | drop@3 ↑ | drop@5 ↑ | LDS ↑ | recall@1 "
+             "| recall@3 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in systems:
+        rs = [r for r in mine if r["system"] == s and r["case"] in cases_all]
+        m = {k: float(np.nanmean([r[k] for r in rs])) for k in
+             ("calls", "seconds", "drop1", "drop3", "drop5", "lds", "recall1", "recall3")}
+        lines.append(f"| {s} | {m['calls']:.0f} | {m['seconds']:.2f} | {m['drop1']:.3f} "
+                     f"| {m['drop3']:.3f} | {m['drop5']:.3f} | {m['lds']:.3f} | {m['recall1']:.2f} "
+                     f"| {m['recall3']:.2f} |")
+    tag = "" if dtype == "float32" else f" {DTYPE_TAGS[dtype]}"
+    ratios = speedups(mine, cases_all, tag, tag)
+    if tag:  # also against ContextCite in float32, on the same prompts
+        ratios += speedups([r for r in rows if r["set"] == set_name], cases_all, tag, "")
+    return lines + (["", *ratios] if ratios else [])
+
+
+def speedups(rows: list[dict], cases_all: set[str], mine_tag: str, peer_tag: str) -> list[str]:
     """ContextCite's seconds over each whyllm system's at the same ablation count, per prompt, then
-    the median and range over prompts (the two ran side by side, so each prompt's ratio is one run)."""
+    the median and range over prompts (the two ran side by side, so each prompt's ratio is one run).
+    The tags pick the precisions: whyllm's systems ending with ``mine_tag``, ContextCite's with
+    ``peer_tag`` ("" for float32)."""
     seconds = {(r["system"], r["case"]): r["seconds"] for r in rows if r["case"] in cases_all}
     out = []
     for budget in (32, 64):
-        peer = f"ContextCite {budget}"
-        mine = sorted({s for s, _ in seconds if s.startswith("whyllm") and s.endswith(f" {budget}")})
+        peer = f"ContextCite {budget}{peer_tag}"
+        ends = f" {budget}{mine_tag}"
+        mine = sorted({s for s, _ in seconds if s.startswith("whyllm") and s.endswith(ends)})
         for s in mine:
             r = [seconds[peer, c] / seconds[s, c] for c in sorted(cases_all) if (peer, c) in seconds]
             if r:
                 out.append(f"- {peer} / {s}: median {np.median(r):.2f}x (range {min(r):.2f}-{max(r):.2f}x, "
                            f"{len(r)} prompts)")
-    return ["", *out] if out else []
+    return out
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 ``pip install torch==2.13.0 context-cite==0.0.4``, which brings nltk, spacy and datasets).
 
 Reads a JSON job on stdin (model folder, documents, template, answer, ablations, threads, source
-kind) and prints one JSON line. The model and prompt are whyllm's: the converted Gemma folder, the
+kind, dtype: float32 unless given) and prints one JSON line. The model and prompt are whyllm's: the converted Gemma folder, the
 same template with the documents in its slot, and the gold answer as the response (ContextCite's
 own generation is skipped by setting its cached output; its chat template is replaced by one that
 passes the prompt through unchanged, after the BOS, since Gemma 3 270M is a base model). Sources
@@ -54,7 +54,8 @@ def main() -> None:
     tok = AutoTokenizer.from_pretrained(job["model_dir"])
     tok.chat_template = "{{ bos_token }}{{ messages[0]['content'] }}"
     tok.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(job["model_dir"], dtype=torch.float32).eval()
+    dtype = getattr(torch, job.get("dtype", "float32"))
+    model = AutoModelForCausalLM.from_pretrained(job["model_dir"], dtype=dtype).eval()
     template = job["template"].replace("{text}", "{context}")
     if job["sources"] == "paragraph":
         part = Parts(job["text"], r"\n\n")
