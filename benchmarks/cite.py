@@ -102,7 +102,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
                     help="the explaining models' precision (both systems); rows other than float32 "
-                         "are named with it and summarised in a table of their own")
+                         "are named with it and summarised in a table of their own, with speed-ups "
+                         "against ContextCite in the same precision")
     ap.add_argument("--methods", default="", help="comma-separated whyllm systems to run (default all), "
                     "e.g. 'contextcite 32,lime 64'")
     ap.add_argument("--summarize", action="store_true")
@@ -173,11 +174,11 @@ def summarize() -> str:
         for dtype in ("float32", *DTYPE_TAGS):
             mine = [r for r in rows if r["set"] == set_name and precision(r["system"]) == dtype]
             if mine:
-                lines += table(set_name, dtype, mine, rows)
+                lines += table(set_name, dtype, mine)
     return "\n".join(lines)
 
 
-def table(set_name: str, dtype: str, mine: list[dict], rows: list[dict]) -> list[str]:
+def table(set_name: str, dtype: str, mine: list[dict]) -> list[str]:
     """One set's systems of one precision, over the prompts every one of them finished."""
     systems = list(dict.fromkeys(r["system"] for r in mine))
     # only prompts every system finished, so that every row averages over the same prompts
@@ -194,23 +195,20 @@ def table(set_name: str, dtype: str, mine: list[dict], rows: list[dict]) -> list
         lines.append(f"| {s} | {m['calls']:.0f} | {m['seconds']:.2f} | {m['drop1']:.3f} "
                      f"| {m['drop3']:.3f} | {m['drop5']:.3f} | {m['lds']:.3f} | {m['recall1']:.2f} "
                      f"| {m['recall3']:.2f} |")
-    tag = "" if dtype == "float32" else f" {DTYPE_TAGS[dtype]}"
-    ratios = speedups(mine, cases_all, tag, tag)
-    if tag:  # also against ContextCite in float32, on the same prompts
-        ratios += speedups([r for r in rows if r["set"] == set_name], cases_all, tag, "")
+    # same precision only: rows of another precision may come from another session or machine
+    ratios = speedups(mine, cases_all, "" if dtype == "float32" else f" {DTYPE_TAGS[dtype]}")
     return lines + (["", *ratios] if ratios else [])
 
 
-def speedups(rows: list[dict], cases_all: set[str], mine_tag: str, peer_tag: str) -> list[str]:
+def speedups(rows: list[dict], cases_all: set[str], tag: str) -> list[str]:
     """ContextCite's seconds over each whyllm system's at the same ablation count, per prompt, then
     the median and range over prompts (the two ran side by side, so each prompt's ratio is one run).
-    The tags pick the precisions: whyllm's systems ending with ``mine_tag``, ContextCite's with
-    ``peer_tag`` ("" for float32)."""
+    ``tag`` picks the precision of both ("" for float32)."""
     seconds = {(r["system"], r["case"]): r["seconds"] for r in rows if r["case"] in cases_all}
     out = []
     for budget in (32, 64):
-        peer = f"ContextCite {budget}{peer_tag}"
-        ends = f" {budget}{mine_tag}"
+        peer = f"ContextCite {budget}{tag}"
+        ends = f" {budget}{tag}"
         mine = sorted({s for s, _ in seconds if s.startswith("whyllm") and s.endswith(ends)})
         for s in mine:
             r = [seconds[peer, c] / seconds[s, c] for c in sorted(cases_all) if (peer, c) in seconds]
