@@ -6,10 +6,9 @@ kind, dtype: float32 unless given) and prints one JSON line. The model and promp
 converted Gemma folder, the same template with the documents in its slot, and the gold answer as the
 response (ContextCite's own generation is skipped by setting its cached output; its chat template
 is replaced by one that passes the prompt through unchanged, after the BOS, since Gemma 3 270M is a
-base model). Sources
-are sentences (split at sentence ends as whyllm does; ContextCite's own splitter needs nltk data
-that cannot be downloaded here) or the blank-line separated documents. Its default batch
-size of 1 is kept, as the issue's measurement did.
+base model). Sources are sentences (split at sentence ends as whyllm does; ContextCite's own
+splitter needs nltk data that cannot be downloaded here) or the blank-line separated documents. Its
+default batch size of 1 is kept, as the issue's measurement did.
 """
 
 from __future__ import annotations
