@@ -1,6 +1,6 @@
 """Context attribution against ContextCite, on NQ-open multi-document prompts (issue 16).
 
-    .venv/bin/python benchmarks/cite.py --threads 1 [--sets 10docs,30docs] [--systems ...] [-n N]
+    .venv/bin/python benchmarks/cite.py --threads 1 [--sets 10docs,30docs] [--systems ...] [-n N] [--start K]
     .venv/bin/python benchmarks/cite.py --summarize
 
 Prompts: each NQ-open question (``../shared/data/nq_open``) with its gold passage among seeded
@@ -98,6 +98,8 @@ def main() -> int:
     ap.add_argument("--sets", default="10docs,30docs")
     ap.add_argument("--systems", default="whyllm,contextcite")
     ap.add_argument("-n", type=int, default=None, help="first N prompts of each set")
+    ap.add_argument("--start", type=int, default=0,
+                    help="leave out the first K of those (to split a method's prompts between processes)")
     ap.add_argument("--skip", default="", help="comma-separated whyllm methods to leave out")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
@@ -122,7 +124,7 @@ def main() -> int:
     records = load_nq_open(DATA / "nq_open" / "nq-open-oracle.jsonl.gz")
     systems = args.systems.split(",")
     for set_name in args.sets.split(","):
-        for case in cases(set_name, records)[:args.n]:
+        for case in cases(set_name, records)[args.start:args.n]:
             todo = []
             if "whyllm" in systems:
                 skip = set(args.skip.split(","))
