@@ -32,7 +32,8 @@ keeps the path's values (``values``), and the reuse row the exact ones (``exact`
 resumes without recomputing the naive pass.
 
 Agreement with exact LOO: Spearman's rho over all sources, and the average precision of the exact
-top 5 in the path's ranking (AP@5). Rows go to ``benchmarks/results/attribot.jsonl`` (resumable).
+top 5 in the path's ranking (AP@5), and on how many prompts the path's top source is the exact one
+(top-1 kept). Rows go to ``benchmarks/results/attribot.jsonl`` (resumable).
 """
 
 from __future__ import annotations
@@ -168,8 +169,9 @@ def summarize() -> str:
         lines += [f"\n### {sources}: {len(sel)} prompts, {np.mean([r['n_sources'] for r in sel]):.0f} "
                   f"sources, naive LOO {naive:.0f} s per prompt (largest naive-vs-reuse gap "
                   f"{max(r['naive_gap'] for r in sel):.1e} nats)\n",
-                  "| path | prompts | target calls | seconds | speed-up vs naive LOO | Spearman ρ | AP@5 |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| path | prompts | target calls | seconds | speed-up vs naive LOO | Spearman ρ | AP@5 "
+                  "| top-1 kept |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for p in paths:
             rs = [r for r in mine if r["path"] == p]
             if not rs:
@@ -177,8 +179,9 @@ def summarize() -> str:
             m = {k: float(np.mean([r[k] for r in rs]))
                  for k in ("target_calls", "seconds", "naive_seconds", "spearman", "ap5")}
             speedup = m["naive_seconds"] / m["seconds"]  # ratio of the means over the same prompts
+            kept = sum(int(np.argmax(r["values"])) == int(np.argmax(r["exact"])) for r in rs)
             lines.append(f"| {p} | {len(rs)} | {m['target_calls']:.0f} | {m['seconds']:.1f} | {speedup:.1f}× "
-                         f"| {m['spearman']:.3f} | {m['ap5']:.3f} |")
+                         f"| {m['spearman']:.3f} | {m['ap5']:.3f} | {kept} of {len(rs)} |")
     return "\n".join(lines) if lines else "no results yet"
 
 
