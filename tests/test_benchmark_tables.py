@@ -40,15 +40,15 @@ def test_summarize_reproduces_the_tables_in_benchmarks_md(args, stored, tmp_path
 
 
 @pytest.mark.parametrize(("script", "args"), [("focus_longdoc.py", []), ("focus_longdoc.py", ["--confident"]),
-                                             ("attribot.py", []), ("cite.py", [])],
-                         ids=["focus-first-set", "focus-confident", "attribot", "cite"])
+                                             ("attribot.py", []), ("cite.py", []), ("cite_knockout.py", [])],
+                         ids=["focus-first-set", "focus-confident", "attribot", "cite", "cite-knockout"])
 def test_focus_attribot_and_cite_tables_in_benchmarks_md_come_from_the_stored_rows(script, args):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args, "--summarize"],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     doc = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8").replace("**", "")
     lines = out.stdout.splitlines()
-    headers = ("| method", "| path", "| system")
+    headers = ("| method", "| path", "| system", "| variant", "| prompt")
     rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith(headers)]
     assert len(rows) >= 3
     for line in rows + [ln for ln in lines if ln.startswith(("### ", "- ContextCite "))]:
