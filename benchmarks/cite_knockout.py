@@ -6,11 +6,11 @@
 Exact context ablation removes a document and recomputes every token after it; on 10 passages
 that caps whyllm at ~4x ContextCite's arithmetic (``benchmarks/cite_flops.py``). The cheap
 alternative is **attention knockout** (Geva, Bastings, Filippova & Globerson 2023, "Dissecting
-Recall of Factual Associations in Auto-Regressive Language Models"; Wang et al. 2023's path
-patching is the same idea): the context is computed once with every document, and per ablation
-only the tokens after the context (the question and the answer) are recomputed, with their
-attention to the removed documents' tokens blocked in every layer. A cached implementation would
-run one context plus 32 short suffixes, ~10x fewer positions than whyllm's exact prefix tree.
+Recall of Factual Associations in Auto-Regressive Language Models", who block attention edges
+the same way): the context is computed once with every document, and per ablation only the tokens
+after the context (the question and the answer) are recomputed, with their attention to the
+removed documents' tokens blocked in every layer. A cached implementation would
+run one context plus 32 short suffixes, ~8x fewer positions than whyllm's exact prefix tree.
 Whether its attributions are worth having is a question of quality, measured here before any such
 implementation:
 
