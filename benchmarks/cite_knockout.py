@@ -47,6 +47,7 @@ from prompts import DATA, read_jsonl
 import whyllm
 from whyllm.cite import SOURCES, context_prompt, read_context
 from whyllm.engine import make_input
+from whyllm.methods.contextcite import ContextCite
 from whyllm.tasks.retrieval import load_nq_open
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,30 +94,36 @@ def knockout_values(hf, prompt: list[int], answer: list[int], groups: list[list[
     return np.asarray(out)
 
 
-def lasso(masks: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """ContextCite's fit, as whyllm's ``contextcite`` method does it (alpha 0.01, intercept)."""
-    from sklearn.linear_model import Lasso
+class KnockoutObjective:
+    """What a method samples through (``n_features``, ``value(masks)``), with knockout values, so that
+    whyllm's own ``contextcite`` method draws the masks and fits the LASSO as in the exact run."""
 
-    return Lasso(alpha=0.01, fit_intercept=True, max_iter=10000).fit(masks.astype(np.float64), y).coef_
+    def __init__(self, hf, prompt: list[int], answer: list[int], groups: list[list[int]], q0: int,
+                 variant: str) -> None:
+        self.hf, self.prompt, self.answer, self.groups, self.q0 = hf, prompt, answer, groups, q0
+        self.variant, self.n_features = variant, len(groups)
+
+    def value(self, masks: np.ndarray) -> np.ndarray:
+        return knockout_values(self.hf, self.prompt, self.answer, self.groups, self.q0,
+                               np.asarray(masks, dtype=bool), self.variant)
 
 
 def run_case(case: dict, model, variant: str) -> dict:
-    hf = model.model
     exp = whyllm.cite(case["docs"], case["query"], case["answer"], model=model, method="contextcite",
-                      budget=BUDGET)  # the exact run: its masks, its target, its values
+                      budget=BUDGET)  # the exact run: its target and its values
     text, template, _ = context_prompt(read_context(case["docs"]), case["query"])
     inp = make_input(model, text, template=template, features=SOURCES["documents"], perturbation="delete",
                      filler=" _", meter=None)
     answer = list(model.encode(case["answer"], add_special_tokens=False).ids)
     n = inp.n_features
     q0 = max(max(g) for g in inp.groups) + 1
-    masks = np.random.default_rng(0).random((BUDGET - 2, n)) >= 0.5  # the exact method's draw
-    ends = np.array([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
-    y = knockout_values(hf, list(inp.ids), answer, inp.groups, q0, np.vstack([ends, masks]), variant)
-    values = lasso(masks, y[2:])
+    knockout = KnockoutObjective(model.model, list(inp.ids), answer, inp.groups, q0, variant)
+    # the exact run's seed (cite's default 0): the same masks, the same fit, knockout values
+    fit = ContextCite().attribute(knockout, BUDGET, np.random.default_rng(0))
+    values = fit.values
     suffix = len(inp.ids) - q0 + len(answer) - 1
     row = {"case": case["case"], "variant": variant, "n_sources": n, "prompt_tokens": len(inp.ids),
-           "full_gap": float(abs(y[0] - exp.full_value)),  # knockout with nothing removed is exact
+           "full_gap": float(abs(fit.full_value - exp.full_value)),  # knockout with nothing removed is exact
            "values": values.tolist(), "exact_values": list(exp.values),
            "knockout_positions": q0 + BUDGET * suffix,
            "exact_positions": exp.cost.tokens,  # 0 where the score cache had the exact run
