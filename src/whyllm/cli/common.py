@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 from whyllm.errors import InputError
@@ -76,7 +75,7 @@ def load_model_from(args: argparse.Namespace):
     if args.model and str(args.model).startswith("openai:"):
         served = {"tokenizer": args.tokenizer, "served_model": args.served_model, "timeout": args.timeout,
                   "retries": args.retries, "concurrency": args.concurrency,
-                  "api_key": os.environ.get(args.api_key_env) if args.api_key_env else None}
+                  "api_key_env": args.api_key_env}
     elif args.served_model or args.tokenizer:
         raise InputError("--served-model and --tokenizer go with --model openai:<url>")
     local = {}
@@ -139,8 +138,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--served-model", help="openai: the model name on the server")
     p.add_argument("--tokenizer", help="openai: local model (name or folder) with the server's tokenizer "
                    "(default: Gemma 3 270M)")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY",
-                   help="openai: environment variable holding the API key (never logged)")
+    p.add_argument("--api-key-env", metavar="VAR",
+                   help="openai: the environment variable holding the API key, which must be set (default: "
+                   "OPENAI_API_KEY if set, else no key); sent to that server only, never logged or stored")
     p.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request (default 60)")
     p.add_argument("--retries", type=int, default=3, help="openai: retries with backoff (default 3)")
     p.add_argument("--concurrency", type=int, default=4, help="openai: parallel requests (default 4)")

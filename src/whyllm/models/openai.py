@@ -23,13 +23,10 @@ answer to a fixed probe prompt, asked for when the model is loaded (see
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -39,14 +36,11 @@ from whyllm.cost import CostMeter
 from whyllm.errors import ModelError
 from whyllm.models.base import Encoding, LanguageModel, ScoreRequest
 from whyllm.models.cache import ScoreCache
+from whyllm.models.http import HTTPFailure, JSONClient, Retryable, check_base_url
 from whyllm.models.tokenizer import hf_encode
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-
-
-class _Retryable(Exception):
-    pass
 
 
 class _PromptTypeRefused(Exception):
@@ -60,6 +54,19 @@ def _refuses_prompt_type(code: int, detail: str) -> bool:
     return code == 422 or (code in (400, 500) and "prompt" in low and "valid" in low)
 
 
+def resolve_api_key(api_key: str | None, api_key_env: str | None) -> str | None:
+    """The key given, else the variable named (which must be set: no fall-back to another one),
+    else ``OPENAI_API_KEY`` if set, else none (a local server needs none)."""
+    if api_key is not None:
+        return api_key
+    if api_key_env:
+        if not os.environ.get(api_key_env):
+            raise ModelError(f"the API key variable {api_key_env} is not set (whyllm reads the key from the "
+                             "variable named and no other)")
+        return os.environ[api_key_env]
+    return os.environ.get("OPENAI_API_KEY") or None
+
+
 class OpenAIModel(LanguageModel):
     """A served model; ``tokenizer`` is a transformers tokenizer identical to the server's."""
 
@@ -70,16 +77,16 @@ class OpenAIModel(LanguageModel):
     def __init__(self, base_url: str, model_name: str, tokenizer, *, api_key: str | None = None,
                  max_context: int = 8192, timeout: float = 60.0, retries: int = 3, backoff: float = 0.5,
                  concurrency: int = 4, batch_size: int = 32, revision: str | None = None,
-                 prompt_mode: str = "auto", cache: ScoreCache | None = None) -> None:
-        base = base_url.rstrip("/")
-        if not base.startswith(("http://", "https://")):
-            raise ModelError(f"the server address must start with http:// or https://, got {base_url!r}")
+                 prompt_mode: str = "auto", cache: ScoreCache | None = None, deadline: float | None = None,
+                 max_bytes: int = 64 << 20, api_key_env: str | None = None) -> None:
+        base = check_base_url(base_url)
         super().__init__(f"{model_name}@{base}", revision, max_context, batch_size=batch_size, cache=cache)
         self.base_url = base if base.endswith("/v1") else base + "/v1"
         self.model_name = model_name
         self.tokenizer = tokenizer
-        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.timeout, self.retries, self.backoff = float(timeout), int(retries), float(backoff)
+        self._http = JSONClient(self.base_url, resolve_api_key(api_key, api_key_env), timeout=self.timeout,
+                                deadline=deadline, max_bytes=max_bytes)
         self.concurrency = max(1, int(concurrency))
         self.http_calls = 0
         if prompt_mode not in ("auto", "ids", "text"):
@@ -103,11 +110,10 @@ class OpenAIModel(LanguageModel):
 
     def served_id(self) -> str:
         """The model id the server reports for ``model_name`` (``GET /v1/models``), or the name."""
-        req = urllib.request.Request(self.base_url + "/models", headers=self._headers(), method="GET")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                listed = json.loads(resp.read()).get("data", [])
-        except (OSError, ValueError, AttributeError):
+            answer = self._http.request("GET", self.base_url + "/models")
+            listed = answer.get("data", []) if isinstance(answer, dict) else []
+        except (Retryable, HTTPFailure):
             return self.model_name  # no /models endpoint: the probe alone identifies the model
         ids = [m.get("id") for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str)]
         if self.model_name in ids:
@@ -134,8 +140,6 @@ class OpenAIModel(LanguageModel):
     # --- HTTP --------------------------------------------------------------------------------
     def _post(self, path: str, body: dict) -> dict:
         """POST JSON with retries; returns the decoded object or raises ModelError."""
-        data = json.dumps(body).encode()
-        headers = self._headers()
         url = self.base_url + path
         ids_prompt = isinstance(body.get("prompt"), list)
         last = ""
@@ -143,45 +147,24 @@ class OpenAIModel(LanguageModel):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                return self._post_once(url, data, headers, ids_prompt)
-            except _Retryable as exc:
+                return self._post_once(url, body, ids_prompt)
+            except Retryable as exc:
                 last = str(exc)
                 log.warning("%s: %s (attempt %d of %d)", url, last, attempt + 1, self.retries + 1)
         raise ModelError(f"the model server at {self.base_url} failed {self.retries + 1} times: {last}")
 
-    def _headers(self) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        return headers
-
-    def _post_once(self, url: str, data: bytes, headers: dict, ids_prompt: bool = False) -> dict:
+    def _post_once(self, url: str, body: dict, ids_prompt: bool = False) -> dict:
         self.http_calls += 1
-        req = urllib.request.Request(url, data=data, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode("utf-8", "replace")
-            if ids_prompt and _refuses_prompt_type(exc.code, detail):
-                raise _PromptTypeRefused(f"HTTP {exc.code}: {detail}") from exc
-            if exc.code in RETRY_STATUS:
-                raise _Retryable(f"HTTP {exc.code}: {detail}") from exc
-            raise ModelError(f"the model server refused the request (HTTP {exc.code}): {detail}") from exc
-        except TimeoutError as exc:
-            raise _Retryable(f"no answer within {self.timeout:g} s") from exc
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise _Retryable(f"no answer within {self.timeout:g} s") from exc
-            raise _Retryable(f"cannot reach the server: {exc.reason}") from exc
-        except (ConnectionError, OSError) as exc:
-            raise _Retryable(f"connection failed: {exc}") from exc
-        try:
-            out = json.loads(raw)
-        except ValueError as exc:
-            raise _Retryable(f"malformed JSON in the answer: {raw[:80]!r}") from exc
+            out = self._http.request("POST", url, body)
+        except HTTPFailure as exc:
+            if ids_prompt and _refuses_prompt_type(exc.status, exc.detail):
+                raise _PromptTypeRefused(str(exc)) from exc
+            if exc.status in RETRY_STATUS:
+                raise Retryable(str(exc)) from exc
+            raise ModelError(f"the model server refused the request ({exc})") from exc
         if not isinstance(out, dict):
-            raise _Retryable(f"the answer is not a JSON object: {raw[:80]!r}")
+            raise Retryable(f"the answer is not a JSON object: {str(out)[:80]!r}")
         return out
 
     def _body_prompt(self, ids: Sequence[int]) -> list[int] | str:
