@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/whyllm explain "The Eiffel Tower is located in the city of" --target " Paris" \
 		--method kernelshap --features words --budget 200 --seed 0 --evaluate \
-		--json explanation.json --html report.html
+		--json explanation.json --html report.html --force
 	@echo "wrote explanation.json and report.html"
 
 # the viewer's browser test drives Debian's chromium through chromium-driver (Selenium)

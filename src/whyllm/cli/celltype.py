@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from whyllm.cli import common
-from whyllm.cli.common import add_model_options, check_writable
+from whyllm.cli.common import add_model_options, check_outputs, write_file
 from whyllm.errors import InputError
 
 
@@ -59,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from whyllm.tasks.celltype.annotate import annotate_cluster
     from whyllm.tasks.celltype.resources import CelltypeResources
 
-    for out in (args.json, args.html):
-        check_writable(out)
+    check_outputs(args, args.json, args.html)
     clusters = _read_clusters(args)
     res = CelltypeResources.load(args.ontology, args.markers_db, args.annotation_map, args.relation,
                                  species=args.species)
@@ -74,11 +73,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         doc = {"model": model.info.model_id, "prompt": args.prompt, "method": args.method, "k": args.k,
                "clusters": [r.to_dict() for r in results]}
-        Path(args.json).write_text(json.dumps(doc, indent=1, default=list), encoding="utf-8")
+        write_file(args.json, json.dumps(doc, indent=1, default=list))
     if args.html:
-        Path(args.html).write_text(render_celltype_html(results, model_id=model.info.model_id,
-                                                        style=args.prompt, method=args.method, k=args.k),
-                                   encoding="utf-8")
+        write_file(args.html, render_celltype_html(results, model_id=model.info.model_id,
+                                                   style=args.prompt, method=args.method, k=args.k))
     if not args.quiet:
         print_celltype_table(results, k=args.k)
     return 0 if any(r.error is None for r in results) else 1

@@ -8,7 +8,7 @@ from whyllm.cli import common
 from whyllm.cli.common import (
     RESERVED,
     add_model_options,
-    check_writable,
+    check_outputs,
     parse_options,
     read_text_file,
     write_outputs,
@@ -49,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
     docs = read_context(args.context_file)  # a bad file fails before the model loads
     template = read_text_file(args.template_file) if args.template_file else None
     options = parse_options(args.option, {**RESERVED, "sources": "--sources", "query": "--query"})
-    for out in (args.json, args.html):
-        check_writable(out)
+    check_outputs(args, args.json, args.html)
     if args.answer is not None and not args.answer.strip():
         raise InputError("the answer is empty; leave --answer out to explain the model's own")
     model, proxy = common.load_model_from(args), common.load_proxy_from(args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from whyllm.errors import InputError
@@ -50,13 +51,47 @@ def parse_options(pairs: list[str] | None, reserved: dict[str, str] | None = Non
     return out
 
 
-def check_writable(path: str | None) -> None:
-    """Fail before any model work if an output could not be written."""
+def check_writable(path: str | None, force: bool = False) -> None:
+    """Fail before any model work if an output could not be written, or would replace a file
+    (unless ``force``)."""
     if path is None:
         return
-    parent = Path(path).expanduser().resolve().parent
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; give a file name")
+    parent = target.resolve().parent
     if not parent.is_dir():
         raise InputError(f"cannot write {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"cannot write {path}: the folder {parent} is not writable")
+    if target.exists() and not force:
+        raise InputError(f"{path} exists; give --force to replace it")
+
+
+def check_outputs(args: argparse.Namespace, *paths: str | None) -> None:
+    """:func:`check_writable` for each output a command was given, and no two the same file."""
+    given = [p for p in paths if p is not None]
+    resolved = [Path(p).expanduser().resolve() for p in given]
+    if len(set(resolved)) < len(resolved):
+        raise InputError(f"two outputs name the same file: {', '.join(given)}")
+    for p in given:
+        check_writable(p, force=getattr(args, "force", False))
+
+
+def write_file(path: str, content: str | bytes) -> None:
+    """Write all of ``content`` or nothing: a temporary file beside ``path``, then a rename (a kill or
+    a full disk never leaves half a file, or destroys the old one)."""
+    target = Path(path).expanduser()
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        if isinstance(content, bytes):
+            tmp.write_bytes(content)
+        else:
+            tmp.write_text(content, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def quiet_libraries() -> None:
@@ -70,7 +105,10 @@ def quiet_libraries() -> None:
 def load_model_from(args: argparse.Namespace):
     """The model the command's ``--model`` and backend options name."""
     from whyllm.models import load_model
+    from whyllm.models.threads import check_threads
 
+    if args.threads is not None:
+        check_threads(args.threads, "--threads")
     served = {}
     if args.model and str(args.model).startswith("openai:"):
         served = {"tokenizer": args.tokenizer, "served_model": args.served_model, "timeout": args.timeout,
@@ -116,18 +154,18 @@ def prompt_args(args: argparse.Namespace, reserved: dict[str, str]) -> tuple[str
         raise InputError("--against needs --target (the contrast is target vs against)")
     target = (args.target, args.against) if args.against is not None else args.target
     options = parse_options(args.option, reserved)
-    for out in (args.json, args.html):
-        check_writable(out)
+    check_outputs(args, args.json, args.html)
     check_text(text)
     split_template(template)
     return text, template, target, options
 
 
 def write_outputs(exp, args: argparse.Namespace) -> None:
+    """The ``--json`` and ``--html`` files of a result (checked by :func:`check_outputs` first)."""
     if args.json:
-        Path(args.json).write_text(exp.to_json(), encoding="utf-8")
+        write_file(args.json, exp.to_json())
     if args.html:
-        exp.to_html(args.html)
+        write_file(args.html, exp.to_html())
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -156,6 +194,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the score cache")
     p.add_argument("--json", metavar="PATH", help="write the explanation as JSON")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
+    p.add_argument("--force", action="store_true", help="replace --json/--html files that exist")
     p.add_argument("--quiet", action="store_true", help="print only the result: no progress bars, tables or "
                    "library messages")
 

@@ -7,7 +7,7 @@ import argparse
 from whyllm.cli import common
 from whyllm.cli.common import (
     add_model_options,
-    check_writable,
+    check_outputs,
     read_text_file,
     write_outputs,
 )
@@ -27,8 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from whyllm.report.terminal import print_faithfulness
 
     exp = Explanation.from_json(read_text_file(args.explanation))
-    for out in (args.json, args.html):
-        check_writable(out)
+    check_outputs(args, args.json, args.html)
     if args.model is None and exp.model.model_id != DEFAULT_MODEL_NAME:
         raise InputError(f"the explanation was made with {exp.model.model_id!r}; give it with --model")
     model = common.load_model_from(args)

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from whyllm.cli import common
-from whyllm.cli.common import add_model_options, check_writable, read_text_file
+from whyllm.cli.common import add_model_options, check_outputs, read_text_file, write_file
 
 
 def add_parser(sub) -> None:
@@ -20,16 +20,13 @@ def run(args: argparse.Namespace) -> int:
     from whyllm.explanation import Explanation
 
     exp = Explanation.from_json(read_text_file(args.explanation))
-    for out in (args.json, args.html):
-        check_writable(out)
+    check_outputs(args, args.json, args.html)
     narration = exp.narrate(common.load_model_from(args), max_new_tokens=args.max_new_tokens)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(narration.to_dict(), fh, indent=1, ensure_ascii=False)
+        write_file(args.json, json.dumps(narration.to_dict(), indent=1, ensure_ascii=False))
     if args.html:
-        with open(args.html, "w", encoding="utf-8") as fh:
-            head = "<!doctype html><meta charset='utf-8'><title>whyllm narration</title>"
-            fh.write(head + narration.to_html())
+        head = "<!doctype html><meta charset='utf-8'><title>whyllm narration</title>"
+        write_file(args.html, head + narration.to_html())
     if args.quiet:
         n = narration.counts()
         print(narration.text)

@@ -7,8 +7,9 @@ import argparse
 from whyllm.cli import common
 from whyllm.cli.common import (
     add_model_options,
-    check_writable,
+    check_outputs,
     read_text_file,
+    write_file,
 )
 from whyllm.errors import InputError
 
@@ -40,11 +41,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.texts_file} holds no texts (one per line)")
     template = read_text_file(args.template_file) if args.template_file else args.template
     target = (args.target, args.against) if args.against is not None else args.target
-    check_writable(args.save)
+    check_outputs(args, args.save)
     model, proxy = common.load_model_from(args), common.load_proxy_from(args)
     verdict = screen_task(texts, target, model=model, proxy=proxy, task=args.task, method=args.method,
-                          confidence=args.confidence, max_inputs=args.max_inputs, save=args.save,
+                          confidence=args.confidence, max_inputs=args.max_inputs,
                           template=template, features=args.features, budget=args.budget, seed=args.seed)
+    write_file(args.save, verdict.to_json())
     d = verdict.d
     print(f"proxy {'AUTHORISED' if verdict.authorised else 'NOT authorised'} for {args.task}: "
           f"{len(d)} inputs, mean d = {sum(d) / len(d):+.4f}, one-sided p = {verdict.p_value:.4g}; "

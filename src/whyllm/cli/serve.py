@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from whyllm.errors import InputError
 
 
 def add_parser(sub) -> None:
@@ -14,9 +17,14 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from whyllm.runs.viewer import make_server
+    from whyllm.runs.viewer import LOOPBACK_HOSTS, make_server
 
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port is 0 to 65535, got {args.port}")
     server = make_server(args.store, args.host, args.port)
+    if args.host.lower() not in LOOPBACK_HOSTS:
+        print(f"whyllm: warning: serving on {args.host}, reachable from other machines; the viewer has no "
+              "login, so anyone who can reach it can read the store", file=sys.stderr)
     host, port = server.server_address[:2]
     print(f"whyllm viewer on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
     try:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from whyllm.cli import common
-from whyllm.cli.common import add_model_options, check_writable, read_text_file
+from whyllm.cli.common import add_model_options, check_outputs, read_text_file, write_file
 
 
 def add_parser(sub) -> None:
@@ -29,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from whyllm.neurons import NeuronSet, random_control, steer
 
     exp = NeuronSet.from_json(read_text_file(args.neurons))
-    check_writable(args.json)
+    check_outputs(args, args.json)
     prompts = list(args.prompts)
     if args.prompts_file:
         prompts += [ln for ln in read_text_file(args.prompts_file).splitlines() if ln.strip()]
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     result = steer(prompts, neurons, model=model, language=args.language, target=args.target,
                    max_new_tokens=args.max_new_tokens, every_step=not args.first_step_only)
     if args.json:
-        Path(args.json).write_text(result.to_json(), encoding="utf-8")
+        write_file(args.json, result.to_json())
     if not args.quiet:
         from rich.console import Console
         from rich.table import Table

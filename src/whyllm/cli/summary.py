@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from whyllm.cli.common import check_writable
+from whyllm.cli.common import check_outputs, write_file
 
 
 def add_parser(sub) -> None:
@@ -14,6 +14,7 @@ def add_parser(sub) -> None:
     p.add_argument("--top", type=int, default=10, help="features per method in the table (default 10)")
     p.add_argument("--json", metavar="PATH", help="write the summary as JSON")
     p.add_argument("--html", metavar="PATH", help="write an HTML report with plots")
+    p.add_argument("--force", action="store_true", help="replace --json/--html files that exist")
     p.add_argument("--quiet", action="store_true", help="print the JSON only")
 
 
@@ -21,20 +22,17 @@ def run(args: argparse.Namespace) -> int:
     from whyllm.runs import Store, summarize_store, summary_html
     from whyllm.runs.summary import print_summary
 
-    for out in (args.json, args.html):
-        check_writable(out)
-    store = Store(args.store, create=False)
+    check_outputs(args, args.json, args.html)
+    store = Store.open_readonly(args.store)
     try:
         summary = summarize_store(store, top=max(args.top, 20))
     finally:
         store.close()
     text = json.dumps(summary, indent=1)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        write_file(args.json, text)
     if args.html:
-        with open(args.html, "w", encoding="utf-8") as fh:
-            fh.write(summary_html(summary, f"whyllm summary · {args.store}"))
+        write_file(args.html, summary_html(summary, f"whyllm summary · {args.store}"))
     if args.quiet:
         print(text)
     else:

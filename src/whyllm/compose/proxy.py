@@ -65,8 +65,11 @@ class TaskVerdict:
     target_calls: int = 0
     proxy_calls: int = 0
 
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
+        Path(path).write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> TaskVerdict:

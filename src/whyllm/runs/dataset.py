@@ -73,6 +73,18 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
             yield i, row, None
 
 
+def check_columns(path: Path, columns: Columns, readable: list[dict[str, Any]]) -> None:
+    """Every column the run names is in the file (in at least one row): a misspelt column is one
+    error before the model loads, not an error row per example."""
+    present = {key for row in readable for key in row}
+    named = {"text": columns.text, "target": columns.target, "label": columns.label, "id": columns.id}
+    missing = [f"{role} column {name!r}" for role, name in named.items()
+               if name is not None and readable and name not in present]
+    if missing:
+        raise InputError(f"{path} has no {' and no '.join(missing)}; its columns are "
+                         f"{', '.join(sorted(map(str, present))) or 'none'}")
+
+
 def read_dataset(path: str | Path, columns: Columns) -> list[Example]:
     """Every row of ``path`` as an :class:`Example` (unreadable rows carry their error)."""
     path = Path(path)
@@ -80,8 +92,15 @@ def read_dataset(path: str | Path, columns: Columns) -> list[Example]:
         raise InputError(f"no such dataset: {path}")
     if columns.target is None and columns.fixed_target is None:
         raise InputError("give --target-column or a fixed --target (and --against for a contrast)")
+    try:
+        read = list(rows(path))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+    except (OSError, csv.Error) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+    check_columns(path, columns, [row for _, row, _ in read if row is not None])
     out, seen = [], set()
-    for i, row, error in rows(path):
+    for i, row, error in read:
         ex_id = str(i)
         if row is not None and columns.id is not None:
             ex_id = str(row.get(columns.id, i))

@@ -20,10 +20,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from whyllm.errors import InputError
+from whyllm.errors import InputError, ModelError, WhyllmError
 from whyllm.runs.config import MethodSpec, RunConfig
 from whyllm.runs.dataset import Example
-from whyllm.runs.store import Row, Store
+from whyllm.runs.store import Row, Store, finite_json
 
 Task = tuple[Example, MethodSpec, int]
 
@@ -45,15 +45,39 @@ class RunSummary:
                 f"{self.examples} examples; {self.per_second:.2f} per second")
 
 
+def model_factory(spec: str):
+    """The function a ``py:module:function`` spec names (imported, not called)."""
+    module, _, func = spec[3:].partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise InputError(f"cannot import the model factory {spec!r}: {exc}") from exc
+    if not callable(factory):
+        raise InputError(f"the model factory {spec!r} is not callable")
+    return factory
+
+
+def check_run_model(spec: str | None) -> None:
+    """What the driver checks before any worker starts: the factory imports, or the model's files
+    exist (and a GGUF is converted here, once, rather than by every worker at the same time)."""
+    if spec is not None and spec.startswith("py:"):
+        model_factory(spec)
+        return
+    from whyllm.models import local_model_dir
+
+    local_model_dir(spec)
+
+
 def load_run_model(spec: str | None, dtype: str = "auto", threads: int | None = None):
     """A load_model spec, or ``py:module:function`` (a factory that returns a model)."""
     if spec is not None and spec.startswith("py:"):
-        module, _, func = spec[3:].partition(":")
+        factory = model_factory(spec)
         try:
-            factory = getattr(importlib.import_module(module), func)
-        except (ImportError, AttributeError) as exc:
-            raise InputError(f"cannot import the model factory {spec!r}: {exc}") from exc
-        return factory()
+            return factory()
+        except WhyllmError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"the model factory {spec!r} failed: {type(exc).__name__}: {exc}") from exc
     from whyllm.models import load_model
 
     return load_model(spec, dtype=dtype, threads=threads)
@@ -73,7 +97,7 @@ def explain_one(model, config: RunConfig, spec: MethodSpec, ex: Example, positio
         exp = explain(ex.text, target, model=model, method=spec.method, features=spec.features,
                       template=config.template, budget=spec.budget, seed=spec.seed,
                       max_new_tokens=config.max_new_tokens, **spec.options)
-        faith = json.dumps(evaluate(exp, model=model).to_dict()) if config.evaluate else None
+        faith = finite_json(evaluate(exp, model=model).to_dict()) if config.evaluate else None
     except Exception as exc:
         return Row(status="error", error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t,
                    **key)
@@ -84,12 +108,22 @@ def explain_one(model, config: RunConfig, spec: MethodSpec, ex: Example, positio
 _WORKER: dict[str, Any] = {}
 
 
+class WorkerStartError(Exception):
+    """A worker process could not load its model (raised by each of its tasks, so that the driver
+    stops the run instead of the pool starting new workers for ever)."""
+
+
 def _init_worker(model: str | None, dtype: str, threads: int | None, config: RunConfig) -> None:
-    _WORKER["model"] = load_run_model(model, dtype, threads)
+    try:
+        _WORKER["model"] = load_run_model(model, dtype, threads)
+    except Exception as exc:  # kept, and reported by the first task: an initializer that raises
+        _WORKER["error"] = f"{type(exc).__name__}: {exc}"  # would be restarted by the pool, or break it
     _WORKER["config"] = config
 
 
 def _work(task: Task) -> Row:
+    if "error" in _WORKER:
+        raise WorkerStartError(_WORKER["error"])
     ex, spec, position = task
     return explain_one(_WORKER["model"], _WORKER["config"], spec, ex, position)
 
@@ -117,12 +151,26 @@ def run_local(tasks: list[Task], config: RunConfig, workers: int, threads: int |
             yield explain_one(model, config, spec, ex, position)
         return
     import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     per = max(1, (threads or os.cpu_count() or 1) // workers)
-    ctx = mp.get_context("spawn")
     init = (config.model, config.dtype, per, config)
-    with ctx.Pool(workers, initializer=_init_worker, initargs=init) as pool:
-        yield from pool.imap_unordered(_work, tasks, chunksize=1)
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                               initargs=init)
+    try:
+        running = {pool.submit(_work, task) for task in tasks}
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    except WorkerStartError as exc:
+        name = config.model or "gemma-3-270m"
+        raise ModelError(f"a worker could not load the model {name!r}: {exc}") from exc
+    except BrokenProcessPool as exc:
+        raise ModelError(f"a worker process died ({exc}); rows finished so far are in the store") from exc
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_ray(tasks: list[Task], config: RunConfig, workers: int, address: str | None,
@@ -144,6 +192,9 @@ def run_ray(tasks: list[Task], config: RunConfig, workers: int, address: str | N
         per = max(1, threads // workers) if threads else 1  # --threads counts all workers' threads
         pool = ActorPool([actor.remote(config.model, config.dtype, per, config) for _ in range(workers)])
         yield from pool.map_unordered(lambda a, t: a.run.remote(t), tasks)
+    except Exception as exc:  # Ray wraps a worker's error (a model that did not load) in its own types
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"a Ray worker failed: {first}") from exc
     finally:
         if started:
             ray.shutdown()
@@ -155,6 +206,10 @@ def run_dataset(examples: list[Example], config: RunConfig, store: Store, *, wor
     """Explain every (example, method) not yet in ``store``; see the module docstring."""
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be at least 1, got {threads}")
+    if model is None and (workers > 1 or ray):
+        check_run_model(config.model)
     t = time.perf_counter()
     store.set_meta("config", {"model": config.model, "dtype": config.dtype, "template": config.template,
                               "methods": [m.label for m in config.methods]})

@@ -55,10 +55,12 @@ def summarize_store(store: Store, top: int = 20) -> dict[str, Any]:
         m["calls"] += cost.get("sequences", 0)
         m["tokens"] += cost.get("tokens", 0)
         m["seconds"] += row.seconds or 0.0
-        if row.faithfulness:
+        if row.faithfulness:  # a row may lack a measure, or hold null where it was not finite
             f = json.loads(row.faithfulness)
-            m["aopc_comp"].append(f["aopc_comprehensiveness"])
-            m["aopc_suff"].append(f["aopc_sufficiency"])
+            for key, into in (("aopc_comprehensiveness", "aopc_comp"), ("aopc_sufficiency", "aopc_suff")):
+                v = f.get(key) if isinstance(f, dict) else None
+                if isinstance(v, (int, float)) and np.isfinite(v):
+                    m[into].append(float(v))
         values[row.example, row.method] = list(exp["values"])
         if row.label is not None:
             labels.add(row.label)

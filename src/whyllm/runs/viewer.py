@@ -3,10 +3,12 @@
 Pages: the list of examples (search in the text, filters by label, method, AOPC range and status),
 one example with every method run on it side by side (each rendered by the same template as
 ``Explanation.to_html``, autoescaped), and the global summary. The server binds 127.0.0.1 unless told
-otherwise, opens the store read-only, and serves these routes only: nothing maps a URL to a file, so
-``/../`` paths and anything else are 404; a malformed query is 400. Rows are read per request
-(SQL ``LIMIT``), so a store of 10,000 explanations opens at once; the summary is computed once, in
-the background, from the start.
+otherwise, answers only requests whose ``Host`` header names a loopback address or the address it
+binds (so a web page elsewhere cannot reach it through DNS rebinding: 403), opens the store
+read-only, and serves these routes only: nothing maps a URL to a file, so ``/../`` paths and
+anything else are 404; a malformed query is 400, and a row it cannot show a 500 page. Rows are read
+per request (SQL ``LIMIT``), so a store of 10,000 explanations opens at once; the summary is computed
+once, in the background, from the start.
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from whyllm.errors import InputError
 from whyllm.explanation import Explanation
 from whyllm.report.html import render_fragment, render_template
 from whyllm.runs.store import Store
 from whyllm.runs.summary import summarize_store, summary_html
 
 PAGE = 200
-AOPC = "json_extract(faithfulness, '$.aopc_comprehensiveness')"
+# json_valid first: a store written before NaN became null holds faithfulness that json_extract rejects
+AOPC = ("CASE WHEN json_valid(faithfulness) THEN json_extract(faithfulness, '$.aopc_comprehensiveness') "
+        "END")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 
 
 class BadQuery(ValueError):
@@ -35,7 +41,7 @@ class Viewer:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.store = Store(path, readonly=True)
+        self.store = Store.open_readonly(path)
         self.lock, self.summary_lock = threading.Lock(), threading.Lock()
         self._summary: str | None = None
 
@@ -68,6 +74,8 @@ class Viewer:
         rows = [dict(zip(("example", "method", "label", "status", "error", "text", "aopc"), r)) for r in
                 self.query(f"SELECT example, method, label, status, error, text, {AOPC} FROM results "
                            f"{clause} ORDER BY position, example, method LIMIT {PAGE}", tuple(params))]
+        for r in rows:  # every character quoted, "/" included, so that any id opens its own page
+            r["href"] = "/example/" + quote(str(r["example"]), safe="")
         return render_template(
             "viewer.html.j2", view="list", title="examples", store=self.path.name, rows=rows, total=total,
             labels=[r[0] for r in self.query("SELECT DISTINCT label FROM results WHERE label IS NOT NULL "
@@ -93,7 +101,7 @@ class Viewer:
     def summary_page(self) -> str:
         with self.summary_lock:  # computed once, on its own connection: the list pages never wait for it
             if self._summary is None:
-                own = Store(self.path, readonly=True)
+                own = Store.open_readonly(self.path)
                 try:
                     self._summary = summary_html(summarize_store(own), f"whyllm summary · {self.path.name}")
                 finally:
@@ -101,7 +109,7 @@ class Viewer:
         return self._summary
 
 
-def handler_for(viewer: Viewer) -> type[BaseHTTPRequestHandler]:
+def handler_for(viewer: Viewer, allowed: frozenset[str] = LOOPBACK_HOSTS) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "whyllm-viewer"
 
@@ -120,6 +128,8 @@ def handler_for(viewer: Viewer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def do_GET(self) -> None:
+            if not host_allowed(self.headers.get("Host"), allowed):  # DNS rebinding: a page elsewhere
+                return self.send(403, "forbidden: unknown Host header", "text/plain; charset=utf-8")
             try:
                 url = urlsplit(self.path)
                 qs = parse_qs(url.query, keep_blank_values=True, strict_parsing=False, max_num_fields=20)
@@ -135,13 +145,35 @@ def handler_for(viewer: Viewer) -> type[BaseHTTPRequestHandler]:
                 return self.send(404, "not found", "text/plain; charset=utf-8")
             except (BadQuery, ValueError) as exc:
                 return self.send(400, f"bad request: {exc}", "text/plain; charset=utf-8")
+            except Exception as exc:  # a data fault in the store: a page that says so, not a dropped line
+                return self.send(500, f"the store holds data this viewer cannot show: {type(exc).__name__}: "
+                                 f"{exc}", "text/plain; charset=utf-8")
 
     return Handler
+
+
+def host_allowed(header: str | None, allowed: frozenset[str]) -> bool:
+    """Whether a request's ``Host`` (port aside) names this server: loopback names, or the address
+    it was told to bind."""
+    if not header:
+        return False
+    host = header.strip().lower()
+    if host.startswith("["):
+        host = host[: host.find("]") + 1]
+    elif host.count(":") == 1:
+        host = host.split(":")[0]
+    return host in allowed
 
 
 def make_server(store: str | Path, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:
     """The viewer's server (not yet serving); the summary page is computed in the background from
     the start (about a second on 10,000 rows), so the first pages need not wait for it."""
     viewer = Viewer(store)
+    allowed = LOOPBACK_HOSTS | {host.lower(), f"[{host.lower()}]"}
+    try:
+        server = ThreadingHTTPServer((host, port), handler_for(viewer, frozenset(allowed)))
+    except OSError as exc:  # a port in use, an address not of this machine, a name that does not resolve
+        viewer.store.close()
+        raise InputError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
     threading.Thread(target=viewer.summary_page, daemon=True).start()
-    return ThreadingHTTPServer((host, port), handler_for(viewer))
+    return server
