@@ -74,8 +74,8 @@ def test_cli_answer_span_by_characters_or_text(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(whyllm.cli.common, "load_model_from", lambda args: model())
     answer = " " + " ".join(ANSWER)
-    for spec in ("A2 A3.", f"{answer.index('A2')}:{len(answer)}"):
-        out = tmp_path / "s.json"
+    for i, spec in enumerate(("A2 A3.", f"{answer.index('A2')}:{len(answer)}")):
+        out = tmp_path / f"s{i}.json"  # an existing output is never replaced without --force
         assert main(["explain", " ".join(WORDS), "--target", answer, "--answer-span", spec, "--budget", "16",
                      "--json", str(out), "--quiet"]) == 0
         exp = whyllm.Explanation.from_json(out.read_text())

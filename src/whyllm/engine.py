@@ -95,11 +95,17 @@ def prepare(model: LanguageModel, text: str, target: str | Sequence[str] | Targe
     """The features of ``text`` for ``model`` and the resolved target (checked to fit the context)."""
     inp = make_input(model, text, template=template, features=features, perturbation=perturbation,
                      filler=filler, meter=meter)
+    return inp, target_for(model, inp, target, max_new_tokens)
+
+
+def target_for(model: LanguageModel, inp: PromptInput | ConceptInput,
+               target: str | Sequence[str] | Target | None, max_new_tokens: int) -> Target:
+    """The resolved target (the model's greedy answer when None), checked to fit the context."""
     tgt = target if isinstance(target, Target) else resolve_target(model, target, inp.ids,
                                                                    max_new_tokens=max_new_tokens)
     for req in tgt.requests(inp.ids):
         model.check_fits(req)
-    return inp, tgt
+    return tgt
 
 
 def concept_record(features: Features) -> dict[str, Any]:
@@ -127,9 +133,10 @@ def explain_on(model: LanguageModel, text: str, target: str | Sequence[str] | Ta
     algo = make_method(method, method_params)
     template = model_template(model, template, chat)
     meter = meter if meter is not None else CostMeter()
-    inp, tgt = prepare(model, text, target, template=template, features=features, perturbation=perturbation,
-                       filler=filler, max_new_tokens=max_new_tokens, meter=meter)
-    budget = checked_budget(algo, inp.n_features, budget)
+    inp = make_input(model, text, template=template, features=features, perturbation=perturbation,
+                     filler=filler, meter=meter)
+    budget = checked_budget(algo, inp.n_features, budget)  # before the model is asked anything
+    tgt = target_for(model, inp, target, max_new_tokens)
     objective = Objective(model, inp, tgt, meter, progress=progress, with_top=algo.needs_top(tgt))
     result = algo.attribute(objective, budget, np.random.default_rng(seed))
     params = {"budget": budget, "perturbation": perturbation, "max_new_tokens": max_new_tokens,

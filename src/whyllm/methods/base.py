@@ -21,6 +21,22 @@ from whyllm.objective import Objective
 from whyllm.registry import Registry
 
 
+def free_memory() -> int:
+    """Bytes of memory available now (Linux and macOS), or 8 GiB where the OS does not say."""
+    try:
+        import os
+
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def memory_budget(n_features: int) -> int:
+    """Rows of masks (a bool and a float64 copy per feature, plus the outputs) that fit in half of
+    the free memory."""
+    return max(1, free_memory() // 2 // (9 * max(1, n_features) + 64))
+
+
 @dataclass(frozen=True)
 class Attribution:
     """What a method returns: one value per feature, the fit of its surrogate, and for a
@@ -87,11 +103,22 @@ class Method(ABC):
     def default_budget(self, n_features: int) -> int:
         return max(self.min_budget(n_features), 200)
 
+    def max_budget(self, n_features: int) -> int:
+        """Most model evaluations the method can hold for ``n_features``: the masks that fit in
+        memory. A budget above the masks that exist is not an error: the budget is an upper bound,
+        and a method that can use fewer does (KernelSHAP enumerates every coalition and is exact,
+        occlusion scores its n + 2, LIME's repeated draws are scored once)."""
+        return memory_budget(n_features)
+
     def check_budget(self, n_features: int, budget: int) -> None:
         need = self.min_budget(n_features)
         if budget < need:
             raise BudgetError(f"{self.name} needs a budget of at least {need} model evaluations for "
                               f"{n_features} features; got {budget}")
+        most = self.max_budget(n_features)
+        if budget > most:
+            raise BudgetError(f"{self.name} can use at most {most:,} model evaluations for {n_features} "
+                              f"features (the masks that fit in this machine's free memory); got {budget:,}")
 
     @abstractmethod
     def attribute(self, objective: Objective, budget: int, rng: np.random.Generator) -> Attribution:

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from whyllm.cost import CostMeter
-from whyllm.errors import ContextLengthError, InputError
+from whyllm.errors import ContextLengthError, InputError, ModelError
 from whyllm.models.cache import ScoreCache
 
 
@@ -53,6 +53,9 @@ class ModelInfo:
     revision: str
     dtype: str = "float32"
     device: str = "cpu"
+    #: for a tokenizer that adds no BOS of its own: the token an empty context is scored after
+    #: (see :meth:`LanguageModel.context_start`); None where the tokenizer starts every text itself
+    empty_context: str | None = None
 
 
 class LanguageModel(ABC):
@@ -70,7 +73,33 @@ class LanguageModel(ABC):
 
     @property
     def info(self) -> ModelInfo:
-        return ModelInfo(self.backend, self.model_id, self.revision, self.dtype_name, self.device_kind)
+        start = None if self.adds_bos else self.context_start()
+        return ModelInfo(self.backend, self.model_id, self.revision, self.dtype_name, self.device_kind,
+                         None if start is None else self.decode([start]))
+
+    @property
+    def adds_bos(self) -> bool:
+        """Whether the tokenizer starts every text with a special token of its own (Gemma's
+        ``<bos>``): then no prompt is ever empty, whatever features are removed."""
+        if "_adds_bos" not in self.__dict__:
+            enc = self.encode("a")
+            self.__dict__["_adds_bos"] = bool(enc.special[:1] == (True,))
+        return self.__dict__["_adds_bos"]
+
+    def bos_like_token(self) -> int | None:
+        """The tokenizer's beginning-of-sequence token, else its end-of-text token (GPT-2's
+        ``<|endoftext|>`` is both), else None; backends with a tokenizer override it."""
+        return None
+
+    def context_start(self) -> int | None:
+        """The token an empty context is scored after.
+
+        With every feature removed, a text without a template leaves no prompt at all for a
+        tokenizer that adds no BOS (SmolLM2, GPT-2, Qwen), yet the first answer token needs
+        something to be predicted from. As transformers' ``generate`` does for an empty input, the
+        answer is then scored after the tokenizer's BOS-like token (:meth:`bos_like_token`); the
+        explanation records which, in ``model.empty_context``."""
+        return self.bos_like_token()
 
     dtype_name: str = "float32"
     device_kind: str = "cpu"
@@ -158,6 +187,7 @@ class LanguageModel(ABC):
         """
         meter = meter if meter is not None else CostMeter()
         meter.requests += len(requests)
+        requests = self._with_context(requests)
         for r in requests:
             self.check_fits(r)
         unique = list(dict.fromkeys(requests))
@@ -169,6 +199,17 @@ class LanguageModel(ABC):
             run = self._score_tree if self.runs_trees else self._score_chunks
             run(todo, found, meter, progress)
         return [found[r] for r in requests]
+
+    def _with_context(self, requests: Sequence[ScoreRequest]) -> list[ScoreRequest]:
+        """Each request, an empty prompt replaced by :meth:`context_start` (same order)."""
+        if all(r.prompt for r in requests):
+            return list(requests)
+        start = self.context_start()
+        if start is None:
+            raise ModelError(f"{self.model_id}'s tokenizer has no BOS-like token, so an answer after an "
+                             "empty context (every feature removed) cannot be scored; give a --template, "
+                             "or --perturbation replace")
+        return [r if r.prompt else ScoreRequest((start,), r.continuation, r.top) for r in requests]
 
     def _store(self, found: dict, computed: dict) -> None:
         found.update(computed)

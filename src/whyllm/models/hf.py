@@ -27,7 +27,7 @@ from whyllm.models.base import Encoding, LanguageModel, ScoreRequest
 from whyllm.models.cache import ScoreCache
 from whyllm.models.fingerprint import weights_fingerprint
 from whyllm.models.precision import default_max_batch_tokens
-from whyllm.models.tokenizer import hf_encode
+from whyllm.models.tokenizer import bos_like, hf_encode
 from whyllm.models.tree_attention import KVStore, PackedBatch, packed_attention, register
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,9 @@ class HFModel(LanguageModel):
     # --- tokenizer -------------------------------------------------------------------------
     def encode(self, text: str, add_special_tokens: bool = True) -> Encoding:
         return hf_encode(self.tokenizer, text, add_special_tokens)
+
+    def bos_like_token(self) -> int | None:
+        return bos_like(self.tokenizer)
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=False)

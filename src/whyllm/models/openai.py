@@ -37,7 +37,7 @@ from whyllm.errors import ModelError
 from whyllm.models.base import Encoding, LanguageModel, ScoreRequest
 from whyllm.models.cache import ScoreCache
 from whyllm.models.http import HTTPFailure, JSONClient, Retryable, check_base_url
-from whyllm.models.tokenizer import hf_encode
+from whyllm.models.tokenizer import bos_like, hf_encode
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -134,6 +134,9 @@ class OpenAIModel(LanguageModel):
     def encode(self, text: str, add_special_tokens: bool = True) -> Encoding:
         return hf_encode(self.tokenizer, text, add_special_tokens)
 
+    def bos_like_token(self) -> int | None:
+        return bos_like(self.tokenizer)
+
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=False)
 
@@ -162,7 +165,8 @@ class OpenAIModel(LanguageModel):
                 raise _PromptTypeRefused(str(exc)) from exc
             if exc.status in RETRY_STATUS:
                 raise Retryable(str(exc)) from exc
-            raise ModelError(f"the model server refused the request ({exc})") from exc
+            raise ModelError(f"the model server refused the request (HTTP {exc.status}): "
+                             f"{exc.detail}") from exc
         if not isinstance(out, dict):
             raise Retryable(f"the answer is not a JSON object: {str(out)[:80]!r}")
         return out

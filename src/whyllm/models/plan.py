@@ -91,6 +91,9 @@ class PrefixTree:
         self.n_rows = len(rows)
         self.row_tokens = sum(len(seq) for seq in rows)
         ordered = sorted(rows) if share else list(rows)
+        if any(not r.prompt for r in requests):  # LanguageModel.score puts a context start there
+            raise ValueError("a request with an empty prompt has no position to predict its first token "
+                             "from")
         for seq in ordered:
             leaf = self._insert(seq, share)
             for k, r in rows[seq]:

@@ -106,8 +106,10 @@ class TinyCausalLM(nn.Module):
         return SimpleNamespace(logits=logits, past_key_values=out.past_key_values)
 
 
-def word_tokenizer(words: Sequence[str]):
-    """A real fast tokenizer (``tokenizers`` WordLevel): ids 0-3 are pad, eos, bos, unk."""
+def word_tokenizer(words: Sequence[str], bos: bool = True, chat_template: str | None = None):
+    """A real fast tokenizer (``tokenizers`` WordLevel): ids 0-3 are pad, eos, bos, unk. With
+    ``bos=False`` it adds no BOS to a text (as SmolLM2's, GPT-2's and Qwen's do not), though it
+    still names ``<bos>`` as its BOS token; ``chat_template`` is a Jinja chat template."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -116,9 +118,13 @@ def word_tokenizer(words: Sequence[str]):
         vocab.setdefault(w, len(vocab))
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 2)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>",
-                                   pad_token="<pad>", unk_token="<unk>")
+    if bos:
+        tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 2)])
+    out = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>",
+                                  pad_token="<pad>", unk_token="<unk>")
+    if chat_template is not None:
+        out.chat_template = chat_template
+    return out
 
 
 def tiny_hf_model(net: TinyCausalLM, words: Sequence[str], name: str = "tiny"):
@@ -128,7 +134,8 @@ def tiny_hf_model(net: TinyCausalLM, words: Sequence[str], name: str = "tiny"):
     return HFModel(net, word_tokenizer(words), name, "0", batch_size=16, cache=None, probe=False)
 
 
-def save_random_llama(folder, words: Sequence[str], *, seed: int = 0, **config) -> None:
+def save_random_llama(folder, words: Sequence[str], *, seed: int = 0, bos: bool = True,
+                      chat_template: str | None = None, **config) -> None:
     """A real (small, random) transformers Llama with a word-level tokenizer over ``words``, saved to
     ``folder`` as safetensors; ``config`` overrides ``LlamaConfig`` fields (layers, heads, sizes)."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -140,4 +147,4 @@ def save_random_llama(folder, words: Sequence[str], *, seed: int = 0, **config) 
         torch.manual_seed(seed)
         net = LlamaForCausalLM(LlamaConfig(**{**fields, **config}))
     net.save_pretrained(folder, safe_serialization=True)
-    word_tokenizer(words).save_pretrained(folder)
+    word_tokenizer(words, bos=bos, chat_template=chat_template).save_pretrained(folder)

@@ -16,6 +16,15 @@ def hf_encode(tokenizer, text: str, add_special_tokens: bool = True) -> Encoding
                     tuple(bool(s) for s in enc["special_tokens_mask"]))
 
 
+def bos_like(tokenizer) -> int | None:
+    """A transformers tokenizer's BOS token, else its end-of-text token (GPT-2's is both), else None."""
+    for name in ("bos_token_id", "eos_token_id"):
+        tok = getattr(tokenizer, name, None)
+        if isinstance(tok, int):
+            return tok
+    return None
+
+
 def load_tokenizer(path: str | Path):
     """A transformers tokenizer from a local folder (no hub access)."""
     from transformers import AutoTokenizer

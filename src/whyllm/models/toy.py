@@ -56,6 +56,9 @@ class ToyModel(LanguageModel):
             ids, spans, special = [0, *ids], [(0, 0), *spans], [True, *special]
         return Encoding(tuple(ids), tuple(spans), tuple(special))
 
+    def bos_like_token(self) -> int | None:
+        return 0
+
     def decode(self, ids: Sequence[int]) -> str:
         return " ".join(self._words[i] for i in ids if i != 0)
 

@@ -70,6 +70,10 @@ def _print_cost(exp: Explanation, console: Console) -> None:
     if not rule_lines(exp):
         console.print(Text(f"full {exp.full_value:.4f} · base {exp.base_value:.4f} · "
                            f"sum {sum(exp.values):+.4f}" + (f" · {fit}" if fit else "")))
+    start = getattr(exp.model, "empty_context", None)
+    if start is not None:
+        console.print(Text(f"with every feature removed the answer is scored after {start} (the tokenizer "
+                           "adds no BOS of its own)"), style="dim")
     console.print(f"cost: {c.sequences} sequences in {c.forward_passes} forward passes, {c.tokens} tokens, "
                   f"{c.cache_hits} cache hits, {c.seconds:.2f} s", style="dim")
 
