@@ -114,10 +114,10 @@ class Store:
         existed = self.path.is_file() and self.path.stat().st_size > 0
         if existed and not _is_sqlite(self.path):
             raise InputError(f"{self.path} is not a whyllm store (not an SQLite file)")
-        self._lock_fd = lock_writer(self.path)
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=60)
         if existed:  # read before any write: another application's file is left as it was
             check_schema(self._db, self.path)
+        self._lock_fd = lock_writer(self.path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

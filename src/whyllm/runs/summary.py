@@ -39,8 +39,9 @@ def kendall_tau(a: list[float], b: list[float]) -> float:
 
 
 def summarize_store(store: Store, top: int = 20) -> dict[str, Any]:
-    by_method: dict[str, dict] = defaultdict(lambda: {"ok": 0, "failed": 0, "aopc_comp": [], "aopc_suff": [],
-                                                      "calls": 0, "tokens": 0, "seconds": 0.0})
+    by_method: dict[str, dict] = defaultdict(lambda: {
+        "ok": 0, "failed": 0, "unreadable": 0, "aopc_comp": [], "aopc_suff": [], "calls": 0, "tokens": 0,
+        "seconds": 0.0})
     feats: dict[tuple[str, str, str | None], list[float]] = defaultdict(list)
     values: dict[tuple[str, str], list[float]] = {}
     labels: set[str] = set()
@@ -49,8 +50,14 @@ def summarize_store(store: Store, top: int = 20) -> dict[str, Any]:
         if row.status != "ok":
             m["failed"] += 1
             continue
+        try:
+            exp = row.explanation_dict()
+            pairs = list(zip(exp["features"], [float(v) for v in exp["values"]]))
+            texts = [f["text"] for f, _ in pairs]
+        except (KeyError, TypeError, ValueError):  # a damaged row is counted, not a crash of the summary
+            m["unreadable"] += 1
+            continue
         m["ok"] += 1
-        exp = row.explanation_dict()
         cost = json.loads(row.cost or "{}")
         m["calls"] += cost.get("sequences", 0)
         m["tokens"] += cost.get("tokens", 0)
@@ -61,12 +68,12 @@ def summarize_store(store: Store, top: int = 20) -> dict[str, Any]:
                 v = f.get(key) if isinstance(f, dict) else None
                 if isinstance(v, (int, float)) and np.isfinite(v):
                     m[into].append(float(v))
-        values[row.example, row.method] = list(exp["values"])
+        values[row.example, row.method] = [v for _, v in pairs]
         if row.label is not None:
             labels.add(row.label)
-        for f, v in zip(exp["features"], exp["values"]):
+        for text, (_, v) in zip(texts, pairs):
             for label in (None, row.label) if row.label is not None else (None,):
-                feats[row.method, feature_key(f["text"]), label].append(float(v))
+                feats[row.method, feature_key(text), label].append(v)
     methods = sorted(by_method)
     first = methods[0] if methods else None
     out: dict[str, Any] = {"methods": {}, "features": {}, "labels": sorted(labels)}
@@ -76,7 +83,8 @@ def summarize_store(store: Store, top: int = 20) -> dict[str, Any]:
                 if meth == name and name != first and (ex, first) in values
                 and len(values[ex, first]) == len(v)]
         out["methods"][name] = {
-            "explained": m["ok"], "failed": m["failed"], "target_calls": m["calls"], "tokens": m["tokens"],
+            "explained": m["ok"], "failed": m["failed"], "unreadable": m["unreadable"],
+            "target_calls": m["calls"], "tokens": m["tokens"],
             "seconds": round(m["seconds"], 3),
             "aopc_comprehensiveness": float(np.mean(m["aopc_comp"])) if m["aopc_comp"] else None,
             "aopc_sufficiency": float(np.mean(m["aopc_suff"])) if m["aopc_suff"] else None,

@@ -132,7 +132,10 @@ def handler_for(viewer: Viewer, allowed: frozenset[str] = LOOPBACK_HOSTS) -> typ
                 return self.send(403, "forbidden: unknown Host header", "text/plain; charset=utf-8")
             try:
                 url = urlsplit(self.path)
-                qs = parse_qs(url.query, keep_blank_values=True, strict_parsing=False, max_num_fields=20)
+                try:
+                    qs = parse_qs(url.query, keep_blank_values=True, strict_parsing=False, max_num_fields=20)
+                except ValueError as exc:
+                    raise BadQuery(str(exc)) from exc
                 path = url.path
                 if path == "/":
                     return self.send(200, viewer.list_page(qs))
@@ -143,7 +146,7 @@ def handler_for(viewer: Viewer, allowed: frozenset[str] = LOOPBACK_HOSTS) -> typ
                     if page is not None:
                         return self.send(200, page)
                 return self.send(404, "not found", "text/plain; charset=utf-8")
-            except (BadQuery, ValueError) as exc:
+            except BadQuery as exc:
                 return self.send(400, f"bad request: {exc}", "text/plain; charset=utf-8")
             except Exception as exc:  # a data fault in the store: a page that says so, not a dropped line
                 return self.send(500, f"the store holds data this viewer cannot show: {type(exc).__name__}: "
