@@ -27,3 +27,23 @@ def slow_additive():
 
     model.score_fn = score
     return model
+
+
+def flaky_additive():
+    """The additive model, failing on every text with the word in ``$WHYLLM_TEST_FAIL`` (so that a
+    first run leaves failed rows and a second, without it, can retry them)."""
+    model = additive()
+    inner, word = model.score_fn, os.environ.get("WHYLLM_TEST_FAIL")
+
+    def score(words):
+        if word and word in words:
+            raise RuntimeError(f"scripted failure on {word!r}")
+        return inner(words)
+
+    model.score_fn = score
+    return model
+
+
+def broken():
+    """A factory whose model cannot load (as a missing weight file or a full GPU would do)."""
+    raise RuntimeError("scripted: the weights cannot be loaded")
