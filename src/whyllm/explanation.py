@@ -112,6 +112,17 @@ class Explanation:
         if d.get("schema_version") not in READABLE_SCHEMAS:
             raise InputError(f"unsupported explanation schema version {d.get('schema_version')!r} "
                              f"(this whyllm reads versions {', '.join(map(str, READABLE_SCHEMAS))})")
+        exp = cls._from_fields(d)
+        if len(exp.values) != len(exp.features):
+            raise InputError(f"not a whyllm explanation: {len(exp.values)} values for {len(exp.features)} "
+                             "features")
+        if exp.matrix is not None and len(exp.matrix) != len(exp.features):
+            raise InputError(f"not a whyllm explanation: a matrix of {len(exp.matrix)} rows for "
+                             f"{len(exp.features)} features")
+        return exp
+
+    @classmethod
+    def _from_fields(cls, d: dict[str, Any]) -> Explanation:
         try:
             matrix = d.get("matrix")
             base_cols, full_cols = d.get("base_columns"), d.get("full_columns")
@@ -129,8 +140,8 @@ class Explanation:
                 full_columns=None if full_cols is None else tuple(float(v) for v in full_cols),
                 version=d["version"], schema_version=SCHEMA_VERSION,
             )
-        except (KeyError, TypeError) as exc:
-            raise InputError(f"not a whyllm explanation: missing or malformed field {exc}") from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"not a whyllm explanation: missing or malformed field ({exc})") from exc
 
     @classmethod
     def from_json(cls, text: str) -> Explanation:
