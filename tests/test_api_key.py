@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import subprocess
 import sys
 import threading
@@ -16,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.fake_openai import FakeOpenAIServer
+from tests.subprocess_env import child_env
 from whyllm.errors import ModelError
-from whyllm.models.http import JSONClient, Retryable
 from whyllm.models.openai import OpenAIModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +93,7 @@ def test_a_named_key_variable_that_is_unset_is_an_error_not_another_key(tokenize
 
 def test_the_cli_refuses_an_unset_key_variable_before_any_request():
     with FakeOpenAIServer() as server:
-        env = {**os.environ, "OPENAI_API_KEY": SECRET, "PYTHONPATH": str(ROOT)}
+        env = child_env(OPENAI_API_KEY=SECRET)
         env.pop("MY_KEY", None)
         out = subprocess.run([sys.executable, "-m", "whyllm", "explain", "Paris is in", "--target", " France",
                               "--model", "openai:" + server.url, "--api-key-env", "MY_KEY", "--quiet"],
@@ -111,6 +110,8 @@ def test_credentials_in_the_address_are_refused(tokenizer):
 
 
 def test_a_key_over_plain_http_to_another_host_is_warned_about(caplog):
+    from whyllm.models.http import JSONClient
+
     with caplog.at_level(logging.WARNING, logger="whyllm"):
         JSONClient("http://models.example.com/v1", SECRET).close()
         JSONClient("http://127.0.0.1:8000/v1", SECRET).close()
@@ -120,6 +121,8 @@ def test_a_key_over_plain_http_to_another_host_is_warned_about(caplog):
 
 
 def test_a_trickling_answer_is_cut_at_the_deadline():
+    from whyllm.models.http import JSONClient, Retryable
+
     def trickle(h) -> None:
         h.send_response(200)
         h.send_header("Content-Length", "1000")
@@ -141,6 +144,8 @@ def test_a_trickling_answer_is_cut_at_the_deadline():
 
 
 def test_an_oversized_answer_is_refused():
+    from whyllm.models.http import JSONClient
+
     def huge(h) -> None:
         h.send_response(200)
         h.end_headers()  # no Content-Length: the cap is found while reading

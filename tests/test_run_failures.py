@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.subprocess_env import child_env
 from tests.test_runs import ARGS, dataset, values_of
 from whyllm.cli import main
 from whyllm.runs import Store
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    env = child_env(**(env or {}))
     return subprocess.run([sys.executable, "-m", "whyllm", "run", *args], capture_output=True, text=True,
                           cwd=ROOT, env=env, timeout=timeout)
 
@@ -120,7 +120,7 @@ def test_a_second_run_on_the_same_store_is_refused_in_one_line(tmp_path):
     db = tmp_path / "s.db"
     cmd = [sys.executable, "-m", "whyllm", "run", str(data), "--store", str(db), "--model",
            "py:tests.run_models:slow_additive", *ARGS]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WHYLLM_TEST_PAUSE": "0.05"}
+    env = child_env(WHYLLM_TEST_PAUSE="0.05")
     first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.run_models import additive
+from tests.subprocess_env import child_env
 from whyllm.cli import main
 from whyllm.runs import Store, build_config, read_dataset, run_dataset
 from whyllm.runs.viewer import make_server
@@ -69,7 +70,7 @@ def test_serve_opens_odd_names_read_only_and_changes_nothing(tmp_path, name):
     store = make_store(folder / name)
     before, listing = md5(store), sorted(os.listdir(folder))
     proc = subprocess.Popen([sys.executable, "-m", "whyllm", "serve", str(store), "--port", "0"], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            env=child_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
@@ -155,7 +156,7 @@ def test_serve_on_another_address_warns_and_answers_that_name(tmp_path):
     finally:
         view.close()
     argv = [sys.executable, "-m", "whyllm", "serve", str(store), "--host", "0.0.0.0", "--port", "0"]
-    proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    proc = subprocess.Popen(argv, cwd=ROOT, env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         warning = proc.stderr.readline()

@@ -38,7 +38,8 @@ def load_model(model: str | Path | None = None, *, threads: int | None = None, b
     directory, a ``.gguf`` file (converted once the same way), or ``openai:<base url>`` for a served
     model (``served_model`` names it on the server; ``tokenizer`` is a local folder or spec whose
     tokenizer equals the server's, default Gemma's; ``server_options`` go to
-    :class:`~whyllm.models.openai.OpenAIModel`: ``api_key``, ``timeout``, ``retries``, ``concurrency``).
+    :class:`~whyllm.models.openai.OpenAIModel`: ``api_key`` or ``api_key_env``, ``timeout``, ``retries``,
+    ``concurrency``, ``deadline``, ``max_bytes``).
     ``cache`` is ``True`` (the SQLite score store at ``$WHYLLM_SCORE_CACHE``, else in the user
     cache), ``False``, a path, or a
     :class:`ScoreCache`. ``threads`` defaults to 1 under CI and to the idle cores otherwise.
