@@ -91,11 +91,13 @@ def test_cli_end_to_end(tmp_path, monkeypatch, capsys):
     assert main(argv) == 0
     exp = whyllm.Explanation.from_json(out.read_text())
     assert exp.params["budget"] == 100 and "Eiffel" in html.read_text()
-    assert main(["evaluate", str(out), "--quiet", "--json", str(out)]) == 0
+    assert main(["evaluate", str(out), "--quiet", "--json", str(out)]) == 2  # never replaced unasked
+    assert "exists; give --force" in capsys.readouterr().err
+    assert main(["evaluate", str(out), "--quiet", "--json", str(out), "--force"]) == 0
     assert "aopc_comprehensiveness=" in capsys.readouterr().out
     assert "aopc_comprehensiveness" in json.loads(out.read_text())["metrics"]
     # second run is answered from the cache
-    assert main(argv) == 0
+    assert main([*argv, "--force"]) == 0
     again = whyllm.Explanation.from_json(out.read_text())
     assert again.values == exp.values and again.cost.forward_passes == 0
 
