@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import whyllm
-from whyllm.methods.kernelshap import kernel_design
+from whyllm.methods.shapley_design import PairStream, build, shares
 from whyllm.models import ToyModel
 
 from .conftest import WEIGHTS
@@ -67,10 +67,10 @@ def test_efficiency_holds_on_non_additive_model():
 
 
 def test_kernel_design_enumerates_small_sizes_first():
-    rng = np.random.default_rng(0)
-    z, w, exact = kernel_design(10, 60, rng)
+    design = build(10, 60, "kernel", PairStream(10, shares(10, "kernel"), np.random.default_rng(0)))
+    z, w = design.rows()
     sizes = z.sum(axis=1)
-    assert not exact
+    assert not design.exact
     # sizes 1 and 9 (20 coalitions) are enumerated completely, the rest is sampled in pairs
     assert (sizes == 1).sum() == 10 and (sizes == 9).sum() == 10
     assert len(z) <= 60

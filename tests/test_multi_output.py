@@ -105,8 +105,22 @@ def test_schema_1_files_load(name):
     text = (DATA / name).read_text(encoding="utf-8")
     assert json.loads(text)["schema_version"] == 1
     exp = whyllm.Explanation.from_json(text)
-    assert exp.schema_version == whyllm.SCHEMA_VERSION == 2 and exp.matrix is None
+    assert exp.schema_version == whyllm.SCHEMA_VERSION == 3 and exp.matrix is None
+    assert exp.stderr is None and exp.interval is None and exp.certain_top is None
     assert list(exp.values) == json.loads(text)["values"]
     assert whyllm.Explanation.from_json(exp.to_json()) == exp
     if name.startswith("gemma"):
         assert exp.top(1)[0][0] == "Eiffel" and abs(exp.base_value + sum(exp.values) - exp.full_value) < 1e-9
+
+
+def test_schema_2_file_loads_without_uncertainty():
+    """A schema-2 file (written by whyllm before intervals) loads with its matrix and no errors."""
+    text = (DATA.parent / "v2" / "toy_lime_matrix.json").read_text(encoding="utf-8")
+    assert json.loads(text)["schema_version"] == 2
+    exp = whyllm.Explanation.from_json(text)
+    assert exp.schema_version == 3 and exp.matrix is not None and len(exp.matrix) == 6
+    assert exp.stderr is None and exp.matrix_stderr is None and exp.uncertainty == {}
+    assert list(exp.values) == json.loads(text)["values"]
+    frame = exp.to_frame()
+    assert frame["stderr"].isna().all() and not frame["certain_top"].any()
+    assert whyllm.Explanation.from_json(exp.to_json()) == exp

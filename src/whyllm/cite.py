@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from whyllm.engine import default_model
 from whyllm.errors import InputError
 from whyllm.explanation import Explanation
 from whyllm.models.base import LanguageModel
+from whyllm.request import Options
 from whyllm.tasks.retrieval import INSTRUCTION
 
 DEFAULT_TEMPLATE = INSTRUCTION + "\n\n{context}\n\nQuestion: {query}\nAnswer:"
@@ -108,7 +109,8 @@ def context_prompt(docs: Sequence[Document], query: str, template: str | None = 
 
 def cite(context: str | Path | Sequence[Any], query: str, answer: str | None = None, *,
          model: LanguageModel | None = None, sources: str = "documents", method: str = "lime",
-         budget: int | None = None, seed: int | None = 0, template: str | None = None, chat: bool = False,
+         budget: int | str | None = None, seed: int | None = 0, template: str | None = None,
+         chat: bool = False,
          proxy: LanguageModel | None = None, max_new_tokens: int = 32, progress: bool = False,
          **method_params: Any) -> Explanation:
     """Attribute ``answer`` (or the model's own answer) to the sources of ``context``; see the
@@ -123,13 +125,11 @@ def cite(context: str | Path | Sequence[Any], query: str, answer: str | None = N
         method = "focus"
         method_params = {"coarse": "documents", "inner": method_params.pop("inner", "lime"), **method_params}
         features = "document-sentences"
-    common = {"features": features, "template": filled, "budget": budget, "seed": seed,
-              "perturbation": "delete", "filler": " _", "max_new_tokens": max_new_tokens,
-              "progress": progress, "chat": chat}
+    options = Options(features=features, template=filled, budget=budget, seed=seed,
+                      max_new_tokens=max_new_tokens, progress=progress, chat=chat,
+                      record={"cite": {"query": query, "sources": sources, "documents": spans}})
     model = model if model is not None else default_model()
-    exp = run(Call(text, answer, model, method, dict(method_params), proxy, None, common))
-    return replace(exp, params={**exp.params, "cite": {"query": query, "sources": sources,
-                                                       "documents": spans}})
+    return run(Call(text, answer, model, method, dict(method_params), proxy, None, options))
 
 
 def cited_sources(exp: Explanation, k: int | None = None) -> list[Source]:

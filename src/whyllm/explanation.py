@@ -28,6 +28,11 @@ def parse_json_object(text: str, what: str) -> dict[str, Any]:
     return data
 
 
+def _floats(values) -> tuple[float, ...] | None:
+    """A JSON list as floats (null as NaN: an unknown error), or None."""
+    return None if values is None else tuple(float("nan") if v is None else float(v) for v in values)
+
+
 def json_safe(d: dict[str, Any]) -> dict[str, Any]:
     """Parameters as JSON would give them back (tuples -> lists), so round-trips are exact."""
     return json.loads(json.dumps(d))
@@ -46,6 +51,13 @@ class Explanation:
     outputs (the target's answer tokens, described by ``outputs``), computed from the same samples;
     its row sums are ``values``, and ``base_columns``/``full_columns`` are each output's base and
     full value (KernelSHAP's efficiency holds per column). Schema-1 files load with no matrix.
+
+    Schema 3: how sure the values are (:mod:`whyllm.uncertainty`). ``stderr`` and ``interval`` (95 %)
+    per value, ``matrix_stderr`` per matrix cell, ``certain_top`` the largest k whose top-k set is
+    certain at 95 %, and ``uncertainty`` the source (``exact``, ``sandwich``, ``bootstrap``,
+    ``completeness``), the estimand, each top-k set's probability and, under ``budget="auto"``, why
+    sampling stopped. All None/empty for a method that states no uncertainty (a rule) and in
+    schema-1/2 files.
     """
 
     text: str
@@ -67,6 +79,11 @@ class Explanation:
     outputs: tuple[Output, ...] = ()
     base_columns: tuple[float, ...] | None = None
     full_columns: tuple[float, ...] | None = None
+    stderr: tuple[float, ...] | None = None
+    interval: tuple[tuple[float, float], ...] | None = None
+    certain_top: int | None = None
+    matrix_stderr: tuple[tuple[float, ...], ...] | None = None
+    uncertainty: dict[str, Any] = field(default_factory=dict)
     version: str = __version__
     schema_version: int = SCHEMA_VERSION
 
@@ -85,6 +102,22 @@ class Explanation:
     def matrix_array(self) -> np.ndarray | None:
         """``matrix`` as a (features, outputs) array, or None."""
         return None if self.matrix is None else np.asarray(self.matrix, dtype=np.float64)
+
+    @property
+    def stderr_array(self) -> np.ndarray | None:
+        return None if self.stderr is None else np.asarray(self.stderr, dtype=np.float64)
+
+    @property
+    def exact(self) -> bool:
+        """The values are not estimates (a complete enumeration, or a deterministic method)."""
+        return self.uncertainty.get("kind") == "exact"
+
+    def top_certain(self, k: int) -> bool | None:
+        """Whether the top-``k`` set is certain at 95 % (None: no uncertainty stated)."""
+        sets = self.uncertainty.get("top_sets")
+        if not sets:
+            return None if self.certain_top is None else k <= self.certain_top
+        return k <= len(sets) and sets[k - 1] >= self.uncertainty.get("level", 0.95)
 
     def ranking(self) -> np.ndarray:
         """Feature indices from the most to the least supportive of the target (stable on ties)."""
@@ -116,6 +149,11 @@ class Explanation:
         if len(exp.values) != len(exp.features):
             raise InputError(f"not a whyllm explanation: {len(exp.values)} values for {len(exp.features)} "
                              "features")
+        for name in ("stderr", "interval"):
+            got = getattr(exp, name)
+            if got is not None and len(got) != len(exp.features):
+                raise InputError(f"not a whyllm explanation: {len(got)} {name} entries for "
+                                 f"{len(exp.features)} features")
         if exp.matrix is not None and len(exp.matrix) != len(exp.features):
             raise InputError(f"not a whyllm explanation: a matrix of {len(exp.matrix)} rows for "
                              f"{len(exp.features)} features")
@@ -138,6 +176,13 @@ class Explanation:
                 outputs=tuple(Output(**o) for o in d.get("outputs", ())),
                 base_columns=None if base_cols is None else tuple(float(v) for v in base_cols),
                 full_columns=None if full_cols is None else tuple(float(v) for v in full_cols),
+                stderr=_floats(d.get("stderr")),
+                interval=None if d.get("interval") is None else tuple(
+                    (float(lo), float(hi)) for lo, hi in d["interval"]),
+                certain_top=None if d.get("certain_top") is None else int(d["certain_top"]),
+                matrix_stderr=None if d.get("matrix_stderr") is None else tuple(
+                    tuple(float(v) for v in row) for row in d["matrix_stderr"]),
+                uncertainty=dict(d.get("uncertainty") or {}),
                 version=d["version"], schema_version=SCHEMA_VERSION,
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -149,17 +194,23 @@ class Explanation:
 
     # --- views -----------------------------------------------------------------------------
     def to_frame(self):
-        """One row per feature: text, span, value, rank (1 = most supportive)."""
+        """One row per feature: text, span, value, its standard error and 95 % interval (NaN where
+        the method states none), rank (1 = most supportive) and whether it is in the certain top-k."""
         import pandas as pd
 
         rank = np.empty(len(self.values), dtype=int)
         rank[self.ranking()] = np.arange(1, len(self.values) + 1)
+        nan = [float("nan")] * len(self.values)
         return pd.DataFrame({
             "feature": [f.text for f in self.features],
             "start": [f.start for f in self.features],
             "end": [f.end for f in self.features],
             "value": list(self.values),
+            "stderr": list(self.stderr) if self.stderr is not None else nan,
+            "ci_low": [lo for lo, _ in self.interval] if self.interval is not None else nan,
+            "ci_high": [hi for _, hi in self.interval] if self.interval is not None else nan,
             "rank": rank,
+            "certain_top": [bool(self.certain_top and r <= self.certain_top) for r in rank],
         })
 
     def matrix_frame(self):
@@ -168,9 +219,18 @@ class Explanation:
 
         if self.matrix is None:
             raise InputError(f"this explanation has no per-output matrix ({self.method} is scalar-only)")
-        rows = [{"feature": f.text, "feature_index": i, "output": o.text, "output_index": j,
-                 "output_start": o.start, "output_end": o.end, "part": o.part, "value": self.matrix[i][j]}
-                for i, f in enumerate(self.features) for j, o in enumerate(self.outputs)]
+        from whyllm.uncertainty import z_value
+
+        z = z_value(self.uncertainty.get("level", 0.95), self.uncertainty.get("df"))
+        se = self.matrix_stderr
+        rows = []
+        for i, f in enumerate(self.features):
+            for j, o in enumerate(self.outputs):
+                v = self.matrix[i][j]
+                s = float("nan") if se is None else se[i][j]
+                rows.append({"feature": f.text, "feature_index": i, "output": o.text, "output_index": j,
+                             "output_start": o.start, "output_end": o.end, "part": o.part, "value": v,
+                             "stderr": s, "ci_low": v - z * s, "ci_high": v + z * s})
         return pd.DataFrame(rows)
 
     def narrate(self, model, max_new_tokens: int = 160):

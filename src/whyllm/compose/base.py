@@ -17,13 +17,13 @@ from whyllm.errors import InputError
 from whyllm.explanation import Explanation
 from whyllm.models.base import LanguageModel
 from whyllm.registry import Registry
+from whyllm.request import Options
 
 
 @dataclass(frozen=True)
 class Call:
-    """One explanation asked for: what, of which model, by which method, and the shared options
-    (``common``: features, template, budget, seed, perturbation, filler, max_new_tokens, progress,
-    chat)."""
+    """One explanation asked for: what, of which model, by which method, and the typed options
+    every pass shares (:class:`~whyllm.request.Options`)."""
 
     text: str
     target: Any
@@ -32,7 +32,7 @@ class Call:
     method_params: dict[str, Any] = field(default_factory=dict)
     proxy: LanguageModel | None = None
     task_verdict: Any = None
-    common: dict[str, Any] = field(default_factory=dict)
+    options: Options = field(default_factory=Options)
 
 
 class Strategy(ABC):
@@ -91,13 +91,12 @@ def run(call: Call) -> Explanation:
     from whyllm.engine import resolve_features, split_feature_options
 
     strategy = choose(call.method, call.proxy)
-    features = call.common.get("features", "words")
-    method_params, feature_options = split_feature_options(features, call.method_params)
+    opts = call.options
+    method_params, feature_options = split_feature_options(opts.features, call.method_params)
     call = replace(call, method_params=method_params)
     strategy.check(call)
-    resolved = resolve_features(call.model, call.text, features, call.common.get("template"),
-                                bool(call.common.get("chat")), feature_options,
-                                call.common.get("perturbation", "delete"))
-    if resolved is not features:
-        call = replace(call, common={**call.common, "features": resolved})
+    resolved = resolve_features(call.model, call.text, opts.features, opts.template, opts.chat,
+                                feature_options, opts.perturbation)
+    if resolved is not opts.features:
+        call = replace(call, options=opts.but(features=resolved))
     return strategy.explain(call)

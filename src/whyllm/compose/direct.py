@@ -12,5 +12,5 @@ class Direct(Strategy):
     name = "direct"
 
     def explain(self, call: Call) -> Explanation:
-        return explain_on(call.model, call.text, call.target, method=call.method, **call.common,
+        return explain_on(call.model, call.text, call.target, method=call.method, options=call.options,
                           **call.method_params)

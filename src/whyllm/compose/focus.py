@@ -34,16 +34,21 @@ target call).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from whyllm import uncertainty
 from whyllm.compose.base import STRATEGIES, Call, Strategy
 from whyllm.compose.focus_levels import FocusedObjective, Neighbourhood, free_calls, refine
 from whyllm.compose.proxy import TaskVerdict, decision_on_full
 from whyllm.cost import CostMeter
 from whyllm.engine import (
     Features,
+    assemble,
+    attribute,
+    budget_record,
     checked_budget,
     concept_record,
     explain_on,
@@ -54,7 +59,8 @@ from whyllm.engine import (
     prepare,
 )
 from whyllm.errors import BudgetError, InputError
-from whyllm.explanation import Explanation, json_safe
+from whyllm.explanation import Explanation
+from whyllm.features import DEFAULT_FILLER
 from whyllm.fits import FocusFit
 from whyllm.methods.base import Method, check_params
 from whyllm.models.base import LanguageModel
@@ -125,9 +131,11 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
                   inner: str = "lime", coarse: str | Sequence[str] = "sentences", keep: int = 2,
                   coarse_budget: int | None = None, features: Features = "words", template: str | None = None,
                   budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
-                  filler: str = " _", max_new_tokens: int = 5, progress: bool = False, chat: bool = False,
+                  filler: str = DEFAULT_FILLER, max_new_tokens: int = 5, progress: bool = False,
+                  chat: bool = False,
                   task_verdict: TaskVerdict | None = None, coarse_method: str | None = None,
-                  force_proxy: bool = False, **inner_params: Any) -> Explanation:
+                  force_proxy: bool = False, record: dict[str, Any] | None = None,
+                  **inner_params: Any) -> Explanation:
     """Coarse pass (``proxy`` or ``model``), then fine attribution on ``model`` inside the ``keep``
     most supportive coarse units. ``budget`` bounds the target calls of the whole explanation
     (screen, a coarse pass on the target, middle levels, fine pass); ``coarse_budget`` the coarse
@@ -204,7 +212,8 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
     if total is not None:  # what is left, and the inputs the fine pass needs that are scored already
         budget = total - target_meter.sequences + free_calls(fine)
     budget = checked_budget(algo, len(inside), budget)
-    result = algo.attribute(fine, budget, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    result, used = attribute(algo, fine, budget, rng)
     values = hood.values
     values[inside] = result.values
     fit = FocusFit(inner=result.fit, focus_units=hood.units, focus_spans=hood.spans, inside=inside.tolist(),
@@ -214,17 +223,38 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
                    # the proxy's cost; a coarse pass on the target is part of ``cost``
                    coarse_cost=coarse_meter.snapshot().to_dict() if proxy is not None else None,
                    screen=screen, levels=hood.levels)
-    params = {"fine_budget": budget, "coarse_budget": rough.params["budget"], "inner": inner,
-              "coarse_method": coarse_method, "coarse": ",".join(levels), "keep": keep,
+    params = {**budget_record(budget, used), "fine_budget": used, "coarse_budget": rough.params["budget"],
+              "inner": inner, "coarse_method": coarse_method, "coarse": ",".join(levels), "keep": keep,
               "perturbation": perturbation, "max_new_tokens": max_new_tokens,
               "proxy": None if proxy is None else proxy.info.model_id, **algo.params,
-              **concept_record(features)}
-    return Explanation(text=text, template=template, feature_kind=feature_kind(features),
-                       features=inp.features,
-                       values=tuple(float(v) for v in values), base_value=float(result.base_value),
-                       full_value=float(result.full_value), target=tgt, method="focus",
-                       params=json_safe(params), seed=seed, model=model.info, fit=fit.normalized(),
-                       cost=target_meter.snapshot())
+              **concept_record(features), **(record or {})}
+    if total is not None:
+        params["budget"] = total
+    whole = replace(result, values=values, fit=fit,
+                    uncertainty=focus_uncertainty(result, rough, inp.features, inside, values, rng))
+    return assemble(whole, text=text, template=template, feature_kind=feature_kind(features),
+                    features=inp.features, target=tgt, method="focus", params=params, seed=seed,
+                    model_info=model.info, cost=target_meter.snapshot())
+
+
+def focus_uncertainty(result, rough: Explanation, words, inside: np.ndarray, values: np.ndarray,
+                      rng: np.random.Generator):
+    """The fine pass's errors inside the neighbourhood; outside, each coarse unit's error spread as
+    its value is (divided by its words). Top-k sets are checked on independent normal errors."""
+    if result.uncertainty is None:
+        return None
+    se = outside_values(words, replace(rough, values=tuple(
+        0.0 if rough.stderr is None or not np.isfinite(s) else s for s in (rough.stderr or ()))))
+    se[inside] = result.uncertainty.stderr
+    if not np.all(np.isfinite(se)):
+        return uncertainty.unknown(values, "focus", result.uncertainty.estimand)
+    if result.uncertainty.kind == "exact" and rough.exact:
+        return uncertainty.exact(values, "focus: the fine pass's and the coarse pass's values")
+    return uncertainty.from_covariance(values, np.diag(se**2), "focus",
+                                       f"inside: {result.uncertainty.estimand}; outside: the coarse "
+                                       "values spread over their words", rng,
+                                       df=result.uncertainty.record.get("df"),
+                                       record={"inner": result.uncertainty.summary()})
 
 
 @STRATEGIES.register("focus")
@@ -250,4 +280,4 @@ class Focus(Strategy):
         verdict = call.task_verdict
         return explain_focus(call.text, call.target, model=call.model, proxy=call.proxy,
                              task_verdict=TaskVerdict.load(verdict) if isinstance(verdict, str) else verdict,
-                             **call.common, **call.method_params)
+                             **call.options.kwargs(), **call.method_params)

@@ -40,6 +40,7 @@ from whyllm.cost import CostMeter
 from whyllm.engine import explain_on, model_template, prepare, probability_objective
 from whyllm.errors import InputError
 from whyllm.explanation import Explanation
+from whyllm.features import DEFAULT_FILLER
 from whyllm.fits import ProxyFit
 from whyllm.metrics.faithfulness import faithfulness
 from whyllm.models.base import LanguageModel
@@ -106,14 +107,14 @@ def explain_with_proxy(text: str, target: Any, *, model: LanguageModel, proxy: L
     chat = bool(kw.get("chat"))
     target_template = model_template(model, kw.get("template"), chat)
     inp, tgt = prepare(model, text, target, template=target_template, features=features,
-                       perturbation=kw.get("perturbation", "delete"), filler=kw.get("filler", " _"),
+                       perturbation=kw.get("perturbation", "delete"), filler=kw.get("filler", DEFAULT_FILLER),
                        max_new_tokens=kw.get("max_new_tokens", 5), meter=target_meter)
     screen: dict[str, Any] = ({"forced": True} if force_proxy else
                               {"task": None if task_verdict is None else task_verdict.authorised})
     use_proxy = force_proxy
     if not force_proxy and (task_verdict is None or task_verdict.authorised):
         args = (text, tgt, kw.get("template"), features, kw.get("perturbation", "delete"),
-                kw.get("filler", " _"))
+                kw.get("filler", DEFAULT_FILLER))
         t_dec = decision_on_full(model, *args, target_meter, chat=chat)
         p_dec = decision_on_full(proxy, *args, proxy_meter, chat=chat)
         use_proxy = t_dec is not None and t_dec == p_dec
@@ -154,7 +155,7 @@ class Proxy(Strategy):
 
     def explain(self, call: Call) -> Explanation:
         return explain_with_proxy(call.text, call.target, model=call.model, proxy=call.proxy,
-                                  method=call.method, task_verdict=call.task_verdict, **call.common,
+                                  method=call.method, task_verdict=call.task_verdict, **call.options.kwargs(),
                                   **call.method_params)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from whyllm.cost import CostMeter
 from whyllm.errors import ContextLengthError, InputError
-from whyllm.features.perturbations import PERTURBATIONS, Perturbation
+from whyllm.features.perturbations import DEFAULT_FILLER, PERTURBATIONS, Perturbation
 from whyllm.features.prompt_input import Feature, check_text, split_template
 from whyllm.models.base import LanguageModel
 
@@ -96,7 +96,8 @@ class ConceptInput:
     :class:`~whyllm.features.protocol.InterpretableInput`."""
 
     def __init__(self, model: LanguageModel, text: str, concepts: ConceptSet, template: str | None = None,
-                 perturbation: str = "delete", filler: str = " _", meter: CostMeter | None = None) -> None:
+                 perturbation: str = "delete", filler: str = DEFAULT_FILLER,
+                 meter: CostMeter | None = None) -> None:
         check_text(text)
         if perturbation not in PERTURBATIONS_FOR_CONCEPTS:
             raise InputError(f"concepts are removed with {', '.join(PERTURBATIONS_FOR_CONCEPTS)}; "

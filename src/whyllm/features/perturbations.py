@@ -27,6 +27,9 @@ from whyllm.registry import Registry
 N_CANDIDATES = 8
 
 
+#: what ``perturbation="replace"`` puts in a removed feature's place unless told otherwise
+DEFAULT_FILLER = " _"
+
 class Perturbation(ABC):
     """Base class: subclasses set ``name`` and :meth:`replacement`."""
 
@@ -66,7 +69,7 @@ class Delete(Perturbation):
 class Replace(Perturbation):
     name = "replace"
 
-    def __init__(self, filler: str = " _", filler_ids: tuple[int, ...] = ()) -> None:
+    def __init__(self, filler: str = DEFAULT_FILLER, filler_ids: tuple[int, ...] = ()) -> None:
         self.filler, self.filler_ids = filler, tuple(filler_ids)
 
     @classmethod

@@ -14,7 +14,7 @@ import numpy as np
 
 from whyllm.cost import CostMeter
 from whyllm.errors import ContextLengthError, InputError
-from whyllm.features.perturbations import PERTURBATIONS, Perturbation
+from whyllm.features.perturbations import DEFAULT_FILLER, PERTURBATIONS, Perturbation
 from whyllm.features.segmenters import SEGMENTERS, STRICT
 from whyllm.models.base import LanguageModel
 
@@ -66,7 +66,7 @@ class PromptInput:
     """A prompt split into fixed template tokens and removable features."""
 
     def __init__(self, model: LanguageModel, text: str, template: str | None = None,
-                 features: str = "words", perturbation: str = "delete", filler: str = " _",
+                 features: str = "words", perturbation: str = "delete", filler: str = DEFAULT_FILLER,
                  meter: CostMeter | None = None) -> None:
         check_text(text)
         segment = SEGMENTERS.get(features)

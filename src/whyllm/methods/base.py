@@ -19,6 +19,7 @@ from whyllm.errors import BudgetError, InputError
 from whyllm.fits import Fit, NoFit
 from whyllm.objective import Objective
 from whyllm.registry import Registry
+from whyllm.uncertainty import Uncertainty
 
 
 def free_memory() -> int:
@@ -52,6 +53,18 @@ class Attribution:
     full_columns: np.ndarray | None = None
     #: what else the method recorded (an LLM explainer's prompt and reply), merged into ``params``
     record: dict[str, Any] | None = None
+    #: standard errors, intervals and top-k certainty (None: the method states none, e.g. a rule)
+    uncertainty: Uncertainty | None = None
+
+
+class Session(ABC):
+    """A sampled method's draws for one explanation: :meth:`estimate` at a budget uses the first
+    draws of one stream, so a larger budget continues a smaller one (the rounds of
+    ``budget="auto"`` score each input once)."""
+
+    @abstractmethod
+    def estimate(self, budget: int) -> Attribution:
+        """The method's result from the stream's draws that fit ``budget`` evaluations."""
 
 
 class Method(ABC):
@@ -66,6 +79,9 @@ class Method(ABC):
     white_box: ClassVar[bool] = False
     #: a tag: the method scores the input with each single feature removed (leave-one-out)
     scores_each_removal: ClassVar[bool] = False
+    #: a tag: the method samples at random, in a stream (:meth:`session`), so ``budget="auto"``
+    #: can stop it when its answer is settled
+    sampled: ClassVar[bool] = False
 
     @classmethod
     def param_names(cls) -> tuple[str, ...]:
@@ -123,6 +139,10 @@ class Method(ABC):
     @abstractmethod
     def attribute(self, objective: Objective, budget: int, rng: np.random.Generator) -> Attribution:
         """Spend at most ``budget`` distinct mask evaluations of ``objective``."""
+
+    def session(self, objective: Objective, rng: np.random.Generator) -> Session:
+        """A sampled method's stream of draws (see :class:`Session`)."""
+        raise NotImplementedError(f"{self.name} does not sample in a stream")
 
 
 def check_params(owner: str, params: dict[str, Any], valid: tuple[str, ...]) -> None:

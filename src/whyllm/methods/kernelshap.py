@@ -1,81 +1,40 @@
-"""KernelSHAP: Shapley values as the solution of a weighted linear regression.
+"""KernelSHAP: Shapley values as the solution of a weighted linear regression, with the
+sandwich covariance of its sampled pairs.
 
-Lundberg & Lee 2017, "A Unified Approach to Interpreting Model Predictions". Coalitions of size s
-carry the Shapley kernel weight (n-1) / (C(n,s) s (n-s)). Following the reference implementation,
-subset sizes are enumerated completely, smallest and largest first, while the budget covers them;
-the remaining budget samples coalitions of the other sizes in complementary pairs (antithetic
-sampling, Covert & Lee 2021, "Improving KernelSHAP"). When every size is enumerated (2^n <= budget,
-so at most a few thousand coalitions: n <= 12) the result is the exact Shapley value.
-Efficiency, base + sum(values) = full, holds exactly because it is imposed as a constraint of the
-regression.
+Lundberg & Lee 2017, "A Unified Approach to Interpreting Model Predictions": coalitions of size s
+carry the Shapley kernel weight (n-1) / (C(n,s) s (n-s)), and efficiency, base + sum(values) =
+full, is imposed exactly as a constraint of the regression. Which coalitions are evaluated is the
+design (:mod:`whyllm.methods.shapley_design`): by default Leverage SHAP's (Musco & Witter, ICLR
+2025: every size equally likely, each coalition weighted by kernel weight over probability), with
+complementary pairs (Covert & Lee 2021, "Improving KernelSHAP"); ``design="kernel"`` samples in
+proportion to the kernel, as shap does. Strata the budget covers are enumerated; with all of them
+(2^n <= budget, n <= 12 or so) the result is the exact Shapley value, with zero-width intervals.
+
+Uncertainty: the sampled pairs are i.i.d., so the estimate's covariance is the sandwich of its pair
+scores (:mod:`whyllm.methods.sandwich`; Covert & Lee 2021, Sec. 4), per value and per matrix cell;
+the estimand is the Shapley value of the explained function.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from whyllm import uncertainty
+from whyllm.errors import InputError
 from whyllm.fits import KernelShapFit
-from whyllm.methods.base import METHODS, Attribution, Method, sample_weights
+from whyllm.methods.base import METHODS, Attribution, Method, Session, sample_weights
+from whyllm.methods.sandwich import hc_divisor, leverages, sandwich, sandwich_columns
+from whyllm.methods.shapley_design import DESIGNS, PairStream, build, shares
 from whyllm.objective import Objective
 
-
-def _subsets_of_size(n: int, s: int) -> np.ndarray:
-    from itertools import combinations
-
-    out = np.zeros((math.comb(n, s), n), dtype=bool)
-    for i, idx in enumerate(combinations(range(n), s)):
-        out[i, list(idx)] = True
-    return out
+ESTIMAND = "Shapley values of the explained value"
+#: residuals divided by (1 - leverage) ** HC_POWER (:func:`whyllm.methods.sandwich.hc_divisor`)
+HC_POWER = 1.5
 
 
-def kernel_design(n: int, n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Coalition masks (without the empty and full ones), their kernel weights, and whether the
-    design is a complete enumeration."""
-    sizes = list(range(1, n // 2 + 1)) if n > 1 else []
-    size_w = np.array([(n - 1) / (s * (n - s)) * (1 if 2 * s == n else 2) for s in sizes])
-    size_w = size_w / size_w.sum() if len(sizes) else size_w
-    masks, weights = [], []
-    left, remaining = n_samples, size_w.copy()
-    complete = 0
-    for i, s in enumerate(sizes):
-        paired = 2 * s != n
-        count = math.comb(n, s) * (2 if paired else 1)
-        if remaining[i] <= 0 or left * remaining[i] / count < 1.0 - 1e-8:
-            break
-        sub = _subsets_of_size(n, s)
-        block = np.vstack([sub, ~sub]) if paired else sub
-        masks.append(block)
-        weights.append(np.full(len(block), size_w[i] / count))
-        left -= count
-        complete += 1
-        rest = remaining[i:].sum()
-        remaining = remaining / (rest - remaining[i]) if rest - remaining[i] > 0 else remaining * 0
-        remaining[: i + 1] = 0
-    if complete < len(sizes) and left > 0:
-        probs = size_w[complete:] / size_w[complete:].sum()
-        drawn: dict[bytes, list] = {}
-        tries = 0
-        while len(drawn) < left and tries < 20 * n_samples:
-            tries += 1
-            s = sizes[complete + rng.choice(len(probs), p=probs)]
-            m = np.zeros(n, dtype=bool)
-            m[rng.choice(n, size=s, replace=False)] = True
-            for mm in (m, ~m) if 2 * s != n else (m,):
-                key = mm.tobytes()
-                if key in drawn:
-                    drawn[key][1] += 1.0
-                elif len(drawn) < left:
-                    drawn[key] = [mm, 1.0]
-        if drawn:
-            block = np.array([v[0] for v in drawn.values()])
-            w = np.array([v[1] for v in drawn.values()])
-            masks.append(block)
-            weights.append(w / w.sum() * size_w[complete:].sum())
-    if not masks:
-        return np.zeros((0, n), dtype=bool), np.zeros(0), True
-    return np.vstack(masks), np.concatenate(weights), complete == len(sizes)
+def constraint_lift(n: int) -> np.ndarray:
+    """(n, n-1): the n values from the n - 1 free ones (the last is the total minus their sum)."""
+    return np.vstack([np.eye(n - 1), -np.ones((1, n - 1))])
 
 
 def solve_constrained(z: np.ndarray, y: np.ndarray, w: np.ndarray, base, full) -> np.ndarray:
@@ -97,26 +56,107 @@ def solve_constrained(z: np.ndarray, y: np.ndarray, w: np.ndarray, base, full) -
     return np.concatenate([head, (total - head.sum(axis=0))[None]], axis=0)
 
 
+def pair_scores(x_of, resid_of, factor: np.ndarray, drawn: np.ndarray, h_inv: np.ndarray,
+                w_of) -> np.ndarray:
+    """Each drawn pair's score ``d_j (x(z) e(z) + x(~z) e(~z))``, residuals HC3-inflated."""
+    out = 0.0
+    for member in (drawn, ~drawn):
+        x = x_of(member)
+        e = resid_of(member)
+        h = leverages(x, w_of(member), h_inv)
+        h = hc_divisor(h, HC_POWER)
+        e = e / h if e.ndim == 1 else e / h[:, None]
+        out = out + (x * e[:, None] if e.ndim == 1 else x[:, :, None] * e[:, None, :])
+    d = factor * len(factor)
+    return out * (d[:, None] if np.ndim(out) == 2 else d[:, None, None])
+
+
+def pair_df(pairs: int, n: int) -> int:
+    """Degrees of freedom of the t interval: the pairs less the free values, at least 1."""
+    return max(pairs - (n - 1), 1)
+
+
+class KernelShapSession(Session):
+    """One explanation's stream of pairs; :meth:`estimate` at any budget continues it."""
+
+    def __init__(self, method: KernelShap, objective: Objective, rng: np.random.Generator) -> None:
+        self.method, self.objective, self.rng = method, objective, rng
+        n = objective.n_features
+        self.stream = PairStream(n, shares(n, method.design), rng)
+        ends = np.array([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
+        self.end_cols = objective(ends)
+        self.full, self.base = (float(v) for v in objective.reduce(self.end_cols))
+
+    def estimate(self, budget: int) -> Attribution:
+        objective, n = self.objective, self.objective.n_features
+        design = build(n, budget - 2, self.method.design, self.stream)
+        z, w = design.rows()
+        cols = objective(z) if len(z) else np.zeros((0, self.end_cols.shape[1]))
+        if len(z):
+            w = w * sample_weights(objective, z)
+        y = objective.reduce(cols) if len(z) else np.zeros(0)
+        values = solve_constrained(z, y, w, self.base, self.full)
+        matrix = solve_constrained(z, cols, w, self.end_cols[1], self.end_cols[0])
+        fit = KernelShapFit(exact=bool(design.exact), coalitions=int(len(z) + 2))
+        unc = self.uncertainty(design, z, w, values, matrix)
+        return Attribution(values, self.base, self.full, fit, matrix=matrix, base_columns=self.end_cols[1],
+                           full_columns=self.end_cols[0], uncertainty=unc)
+
+    def uncertainty(self, design, z, w, values, matrix) -> uncertainty.Uncertainty:
+        n = len(values)
+        if design.exact or n == 1 or len(design.drawn) < 2:
+            if design.exact:
+                return uncertainty.exact(values, ESTIMAND, matrix)
+            return uncertainty.unknown(values, "sandwich", ESTIMAND, {"pairs": len(design.drawn)})
+        objective = self.objective
+        x_all = z[:, :-1].astype(np.float64) - z[:, -1:].astype(np.float64)
+        if len(np.unique(design.drawn, axis=0)) < n or np.linalg.matrix_rank(x_all * np.sqrt(w)[:, None]) < n - 1:
+            # the values are not determined, or no residual is left to measure the noise with
+            return uncertainty.unknown(values, "sandwich", ESTIMAND, {"pairs": int(len(design.drawn)),
+                                                                      "underdetermined": True})
+        h_inv = np.linalg.pinv(x_all.T @ (x_all * w[:, None]))
+        weight = {m.tobytes(): wi for m, wi in zip(z, w)}
+
+        def x_of(m):
+            return m[:, :-1].astype(np.float64) - m[:, -1:].astype(np.float64)
+
+        def w_of(m):
+            return np.array([weight[r.tobytes()] for r in m])
+
+        def resid_of(m):
+            return objective.value(m) - self.base - m.astype(np.float64) @ values
+
+        def resid_cols_of(m):
+            return objective(m) - self.end_cols[1] - m.astype(np.float64) @ matrix
+
+        factor = design.factor
+        lift = constraint_lift(n)
+        scores = pair_scores(x_of, resid_of, factor, design.drawn, h_inv, w_of)
+        cov = lift @ sandwich(h_inv, scores) @ lift.T
+        col_scores = pair_scores(x_of, resid_cols_of, factor, design.drawn, h_inv, w_of)
+        mstd = np.sqrt(np.clip(sandwich_columns(h_inv, col_scores, lift), 0, None))
+        m = len(design.drawn)
+        return uncertainty.from_covariance(values, cov, "sandwich", ESTIMAND, self.rng, df=pair_df(m, n),
+                                           matrix_stderr=mstd, record={"pairs": int(m)})
+
+
 @METHODS.register("kernelshap")
 class KernelShap(Method):
     name = "kernelshap"
     multi_output = True
+    sampled = True
+
+    def __init__(self, design: str = "leverage") -> None:
+        if design not in DESIGNS:
+            raise InputError(f"kernelshap's design is one of {', '.join(DESIGNS)}; got {design!r}")
+        self.design = design
 
     def min_budget(self, n_features: int) -> int:
         return min(n_features + 2, 2**n_features)
 
+    def session(self, objective: Objective, rng: np.random.Generator) -> KernelShapSession:
+        return KernelShapSession(self, objective, rng)
+
     def attribute(self, objective: Objective, budget: int, rng: np.random.Generator) -> Attribution:
-        n = objective.n_features
-        self.check_budget(n, budget)
-        ends = np.array([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
-        end_cols = objective(ends)
-        full, base = (float(v) for v in objective.reduce(end_cols))
-        z, w, exact = kernel_design(n, budget - 2, rng)
-        cols = objective(z) if len(z) else np.zeros((0, end_cols.shape[1]))
-        if len(z):
-            w = w * sample_weights(objective, z)
-        values = solve_constrained(z, objective.reduce(cols) if len(z) else np.zeros(0), w, base, full)
-        matrix = solve_constrained(z, cols, w, end_cols[1], end_cols[0])
-        fit = KernelShapFit(exact=bool(exact), coalitions=int(len(z) + 2))
-        return Attribution(values, base, full, fit, matrix=matrix, base_columns=end_cols[1],
-                           full_columns=end_cols[0])
+        self.check_budget(objective.n_features, budget)
+        return self.session(objective, rng).estimate(budget)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from whyllm import uncertainty
 from whyllm.fits import NoFit
 from whyllm.methods.base import METHODS, Attribution, Method
 from whyllm.objective import Objective
+
+ESTIMAND = "the change of the explained value when the feature alone is removed (computed, not sampled)"
 
 
 @METHODS.register("occlusion")
@@ -34,5 +37,7 @@ class Occlusion(Method):
         cols = objective(masks)
         vals = objective.reduce(cols)
         full, base = vals[n], vals[n + 1]
-        return Attribution(full - vals[:n], float(base), float(full), NoFit(), matrix=cols[n] - cols[:n],
-                           base_columns=cols[n + 1], full_columns=cols[n])
+        values, matrix = full - vals[:n], cols[n] - cols[:n]
+        return Attribution(values, float(base), float(full), NoFit(), matrix=matrix,
+                           base_columns=cols[n + 1], full_columns=cols[n],
+                           uncertainty=uncertainty.exact(values, ESTIMAND, matrix))

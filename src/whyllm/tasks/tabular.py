@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from whyllm.cost import CostMeter
-from whyllm.engine import make_method
+from whyllm.engine import assemble, attribute, budget_record, checked_budget, make_method
 from whyllm.errors import InputError
-from whyllm.explanation import Explanation, json_safe
+from whyllm.explanation import Explanation
 from whyllm.features.prompt_input import Feature
 from whyllm.models.base import ModelInfo
+from whyllm.targets.base import Output
 from whyllm.targets.continuation import Continuation
 from whyllm.targets.contrast import Contrast
 
@@ -203,13 +204,11 @@ def explain_row(model: TabularModel, x: Sequence[float], *, method: str = "kerne
     meter = CostMeter()
     tgt = tabular_target(model, x, target, against)
     objective = TabularObjective(model, x, tgt, meter, sigma, icl_output)
-    budget = algo.default_budget(len(x)) if budget is None else int(budget)
-    algo.check_budget(len(x), budget)
-    result = algo.attribute(objective, budget, np.random.default_rng(seed))
-    params = {"budget": budget, "sigma": sigma, "icl_output": icl_output,
+    budget = checked_budget(algo, len(x), budget)
+    result, used = attribute(algo, objective, budget, np.random.default_rng(seed))
+    params = {**budget_record(budget, used), "sigma": sigma, "icl_output": icl_output,
               "background": model.background.tolist(), **algo.params, **(result.record or {})}
-    return Explanation(
-        text=objective.input.text, template=None, feature_kind="columns", features=objective.input.features,
-        values=tuple(float(v) for v in result.values), base_value=float(result.base_value),
-        full_value=float(result.full_value), target=tgt, method=method, params=json_safe(params), seed=seed,
-        model=model.info, fit=result.fit.normalized(), cost=meter.snapshot())
+    outputs = tuple(Output(name, 0, len(name), part) for part, name in enumerate(tgt.texts))
+    return assemble(result, text=objective.input.text, template=None, feature_kind="columns",
+                    features=objective.input.features, target=tgt, method=method, params=params, seed=seed,
+                    model_info=model.info, cost=meter.snapshot(), outputs=outputs)
