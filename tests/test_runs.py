@@ -168,7 +168,7 @@ def test_export_and_summary_commands(tmp_path, capsys):
     assert main(["export", str(db), str(tmp_path / "out.parquet"), "--quiet"]) == 0
     frame = pd.read_parquet(tmp_path / "out.parquet")
     assert len(frame) == 8 and set(frame["status"]) == {"ok"}
-    assert json.loads(frame["explanation"][0])["schema_version"] == 2
+    assert json.loads(frame["explanation"][0])["schema_version"] == 3
     capsys.readouterr()
     html = tmp_path / "s.html"
     assert main(["summary", str(db), "--json", str(tmp_path / "s.json"), "--html", str(html), "--quiet"]) == 0

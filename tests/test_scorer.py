@@ -67,7 +67,7 @@ def test_killed_run_resumes_from_cache(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         whyllm.explain(TEXT, target=" yes", model=model, method="kernelshap", budget=200, seed=0)
     saved = len(ScoreCache(path))
-    assert saved >= 64  # every finished batch is on disk
+    assert 70 - 16 <= saved < 70  # every finished batch is on disk: only the batch cut short (<= 16) is lost
 
     calls["n"] = -10**9  # the model works again
     again = ToyModel(dying, name="resumable", batch_size=16, cache=ScoreCache(path))

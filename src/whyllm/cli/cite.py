@@ -8,6 +8,7 @@ from whyllm.cli import common
 from whyllm.cli.common import (
     RESERVED,
     add_model_options,
+    budget_arg,
     check_outputs,
     parse_options,
     read_text_file,
@@ -32,7 +33,8 @@ def add_parser(sub) -> None:
                    "Lost in the Middle QA prompt)")
     p.add_argument("--proxy", help="a cheaper model that samples when it makes the target's decision")
     p.add_argument("--chat", action="store_true", help="send the prompt as the chat template's user turn")
-    p.add_argument("--budget", type=int, help="most distinct ablations to score (default: method's)")
+    p.add_argument("--budget", type=budget_arg,
+                   help="most distinct ablations to score, or auto (default: auto for sampled methods)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-new-tokens", type=int, default=32, help="length of a generated answer")
     p.add_argument("--top", type=int, default=5, help="sources to print (default 5)")

@@ -21,6 +21,20 @@ def read_text_file(path: str) -> str:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
 
 
+def budget_arg(text: str) -> int | str:
+    """``--budget``: a number of model evaluations, or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a budget is a number of model evaluations or 'auto'; "
+                                         f"got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a budget is at least 1; got {value}")
+    return value
+
+
 def parse_options(pairs: list[str] | None, reserved: dict[str, str] | None = None) -> dict:
     """``--option KEY=VALUE`` pairs as method parameters (numbers, true/false/none, else text).
 

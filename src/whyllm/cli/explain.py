@@ -10,6 +10,7 @@ from whyllm.cli.common import (
     RESERVED,
     add_input_options,
     add_model_options,
+    budget_arg,
     prompt_args,
     write_outputs,
 )
@@ -34,7 +35,9 @@ def add_parser(sub) -> None:
     ex.add_argument("--answer-span", metavar="START:END|TEXT",
                     help="explain only this part of the --target answer (characters START:END, or the "
                     "first occurrence of TEXT), given the answer before it")
-    ex.add_argument("--budget", type=int, help="most distinct inputs to score (default: method's)")
+    ex.add_argument("--budget", type=budget_arg,
+                    help="most distinct inputs to score, or auto: sample in rounds until the top 3 is "
+                         "certain (the default of lime, kernelshap, contextcite; others: the method's own)")
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--max-new-tokens", type=int, default=5, help="length of the greedy answer")
     ex.add_argument("--option", action="append", metavar="KEY=VALUE",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from whyllm.cli.common import parse_options
+from whyllm.cli.common import budget_arg, parse_options
 from whyllm.errors import InputError
 
 RUN_RESERVED = {"budget": "--budget", "seed": "--seed", "features": "--features", "method": "--method"}
@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("--template", help="fixed prompt around each text, with one {text} slot")
     p.add_argument("--method", help="the method (default kernelshap; --config may list several)")
     p.add_argument("--features", help="feature kind (default words)")
-    p.add_argument("--budget", type=int)
+    p.add_argument("--budget", type=budget_arg,
+                   help="model evaluations per explanation, or auto (default: auto for sampled methods)")
     p.add_argument("--seed", type=int)
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a method parameter (repeatable)")
     p.add_argument("--evaluate", action="store_true", help="also store each explanation's faithfulness")

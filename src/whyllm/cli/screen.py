@@ -7,6 +7,7 @@ import argparse
 from whyllm.cli import common
 from whyllm.cli.common import (
     add_model_options,
+    budget_arg,
     check_outputs,
     read_text_file,
     write_file,
@@ -26,7 +27,8 @@ def add_parser(sub) -> None:
     sc.add_argument("--template-file", help="read the template from a UTF-8 file")
     sc.add_argument("--features", default="words", choices=["words", "sentences", "paragraphs", "items"])
     sc.add_argument("--method", default="kernelshap", choices=["kernelshap", "lime", "occlusion"])
-    sc.add_argument("--budget", type=int, help="evaluations per explanation (default: method's)")
+    sc.add_argument("--budget", type=budget_arg,
+                    help="evaluations per explanation, or auto (default: method's)")
     sc.add_argument("--confidence", type=float, default=0.99)
     sc.add_argument("--max-inputs", type=int, default=50)
     sc.add_argument("--seed", type=int, default=0)

@@ -29,7 +29,7 @@ from whyllm.objective import Objective
 
 ESTIMAND = "Shapley values of the explained value"
 #: residuals divided by (1 - leverage) ** HC_POWER (:func:`whyllm.methods.sandwich.hc_divisor`)
-HC_POWER = 1.5
+HC_POWER = 0.5
 
 
 def constraint_lift(n: int) -> np.ndarray:
@@ -58,17 +58,16 @@ def solve_constrained(z: np.ndarray, y: np.ndarray, w: np.ndarray, base, full) -
 
 def pair_scores(x_of, resid_of, factor: np.ndarray, drawn: np.ndarray, h_inv: np.ndarray,
                 w_of) -> np.ndarray:
-    """Each drawn pair's score ``d_j (x(z) e(z) + x(~z) e(~z))``, residuals HC3-inflated."""
-    out = 0.0
-    for member in (drawn, ~drawn):
-        x = x_of(member)
-        e = resid_of(member)
-        h = leverages(x, w_of(member), h_inv)
-        h = hc_divisor(h, HC_POWER)
-        e = e / h if e.ndim == 1 else e / h[:, None]
-        out = out + (x * e[:, None] if e.ndim == 1 else x[:, :, None] * e[:, None, :])
+    """Each drawn pair's score ``d_j (x(z) e(z) + x(~z) e(~z))``. The pair is the unit that was
+    drawn, so its residuals are inflated by the pair's leverage (the sum of its two rows'), as a
+    jackknife that leaves one pair out would (cluster HC3, Bell & McCaffrey 2002)."""
+    x = x_of(drawn)  # x(~z) = -x(z): a pair's two rows lie on one line
+    h = np.minimum(sum(leverages(x_of(m), w_of(m), h_inv) for m in (drawn, ~drawn)), 0.99)
+    e = resid_of(drawn) - resid_of(~drawn)
+    e = e / hc_divisor(h, HC_POWER) if e.ndim == 1 else e / hc_divisor(h, HC_POWER)[:, None]
+    out = x * e[:, None] if e.ndim == 1 else x[:, :, None] * e[:, None, :]
     d = factor * len(factor)
-    return out * (d[:, None] if np.ndim(out) == 2 else d[:, None, None])
+    return out * (d[:, None] if out.ndim == 2 else d[:, None, None])
 
 
 def pair_df(pairs: int, n: int) -> int:
@@ -110,9 +109,10 @@ class KernelShapSession(Session):
             return uncertainty.unknown(values, "sandwich", ESTIMAND, {"pairs": len(design.drawn)})
         objective = self.objective
         x_all = z[:, :-1].astype(np.float64) - z[:, -1:].astype(np.float64)
-        if len(np.unique(design.drawn, axis=0)) < n or np.linalg.matrix_rank(x_all * np.sqrt(w)[:, None]) < n - 1:
+        distinct = len(np.unique(design.drawn, axis=0))
+        if distinct < n or np.linalg.matrix_rank(x_all * np.sqrt(w)[:, None]) < n - 1:
             # the values are not determined, or no residual is left to measure the noise with
-            return uncertainty.unknown(values, "sandwich", ESTIMAND, {"pairs": int(len(design.drawn)),
+            return uncertainty.unknown(values, "sandwich", ESTIMAND, {"pairs": len(design.drawn),
                                                                       "underdetermined": True})
         h_inv = np.linalg.pinv(x_all.T @ (x_all * w[:, None]))
         weight = {m.tobytes(): wi for m, wi in zip(z, w)}

@@ -20,6 +20,8 @@ surrogate LIME would fit from infinitely many samples.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from whyllm import uncertainty
@@ -105,7 +107,8 @@ def ridge_uncertainty(x, y, cols, w, coef, matrix, alpha, rng) -> uncertainty.Un
     """The sandwich of the weighted least squares over the i.i.d. samples (row 0, the full input,
     is fixed), HC3 residuals and t with m - p - 1 degrees of freedom. The interval is for the
     estimand, LIME's surrogate from infinitely many samples, where the penalty has vanished: it is
-    centred on the unpenalised fit (at small budgets the ridge's shrinkage is a bias, not noise)."""
+    built around the unpenalised fit (at small budgets the ridge's shrinkage is a bias, not noise)
+    and stretched to hold the reported ridge value as well (the smallest interval holding both)."""
     m, p = len(x) - 1, x.shape[1]
     if m < 3:
         return uncertainty.unknown(coef, "sandwich", ESTIMAND, {"samples": int(m)})
@@ -122,7 +125,8 @@ def ridge_uncertainty(x, y, cols, w, coef, matrix, alpha, rng) -> uncertainty.Un
     mstd = np.sqrt(np.clip(sandwich_columns(h_inv, col_scores), 0, None))
     unc = uncertainty.from_covariance(centre, cov, "sandwich", ESTIMAND, rng, df=max(m - p - 1, 1),
                                       matrix_stderr=mstd, record={"samples": int(m)}, shown=coef)
-    return unc
+    # the interval holds the reported (shrunk) value too
+    return replace(unc, low=np.minimum(unc.low, coef), high=np.maximum(unc.high, coef))
 
 
 @METHODS.register("lime")

@@ -44,7 +44,7 @@ class AutoBudget:
             raise InputError("budget='auto' takes top_k >= 1, max_budget >= 3, growth > 1, tolerance >= 0")
 
     def first_budget(self, algo: Method, n: int) -> int:
-        floor = max(algo.min_budget(n), 2 * n + 2)
+        floor = max(algo.min_budget(n), 3 * n + 2)  # n pairs or more: a residual to measure noise with
         return min(self.max_budget, max(floor, self.first or 0))
 
     def reason(self, result: Attribution, budget: int, n: int) -> str | None:
@@ -102,4 +102,4 @@ def run_auto(algo: Method, objective, rule: AutoBudget, rng: np.random.Generator
     unc = result.uncertainty
     if unc is not None:
         unc = replace(unc, record={**unc.record, "stopping": stopping})
-    return replace(result, uncertainty=unc, record={**(result.record or {}), "auto_budget": stopping}), budget
+    return replace(result, uncertainty=unc), budget

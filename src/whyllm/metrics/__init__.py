@@ -10,7 +10,7 @@ from whyllm.metrics.faithfulness import (
     insertion_curve,
     sufficiency,
 )
-from whyllm.metrics.stability import jaccard, kendall, stability, top_k
+from whyllm.metrics.stability import interval_agreement, jaccard, kendall, stability, top_k
 
 __all__ = ["BINS", "Faithfulness", "auc", "comprehensiveness", "deletion_curve", "faithfulness",
-           "insertion_curve", "jaccard", "kendall", "stability", "sufficiency", "top_k"]
+           "insertion_curve", "interval_agreement", "jaccard", "kendall", "stability", "sufficiency", "top_k"]

@@ -36,7 +36,8 @@ def kendall(a: np.ndarray, b: np.ndarray) -> float:
 
 def stability(runs: Sequence, k: int | None = None) -> dict[str, float]:
     """Mean pairwise Kendall tau and top-k Jaccard of value vectors (or explanations) over the
-    same features."""
+    same features; for explanations with standard errors, also ``interval_agreement``."""
+    originals = list(runs)
     runs = [np.asarray(getattr(r, "values", r), dtype=float) for r in runs]
     if len(runs) < 2:
         raise ValueError("stability needs at least two runs")
@@ -47,4 +48,17 @@ def stability(runs: Sequence, k: int | None = None) -> dict[str, float]:
     pairs = list(combinations(range(len(runs)), 2))
     taus = [kendall(runs[i], runs[j]) for i, j in pairs]
     jac = [jaccard(top_k(runs[i], k), top_k(runs[j], k)) for i, j in pairs]
-    return {"kendall_tau": float(np.mean(taus)), "top_k_jaccard": float(np.mean(jac)), "k": k}
+    out = {"kendall_tau": float(np.mean(taus)), "top_k_jaccard": float(np.mean(jac)), "k": k}
+    if all(getattr(r, "stderr", None) is not None for r in originals):
+        out["interval_agreement"] = interval_agreement(originals)
+    return out
+
+
+def interval_agreement(explanations: Sequence) -> float:
+    """The check of the stated errors against seeds: the share of (feature, pair of runs) whose two
+    values differ by at most 1.96 x sqrt(se_a^2 + se_b^2). About 0.95 when the standard errors are
+    honest (independent runs of one estimator); much lower means they are too small."""
+    from whyllm.uncertainty import seed_agreement
+
+    return seed_agreement([(np.asarray(e.values, dtype=float), np.asarray(e.stderr, dtype=float))
+                           for e in explanations])

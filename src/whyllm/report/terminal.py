@@ -40,16 +40,61 @@ def print_explanation(exp: Explanation, console: Console | None = None, top: int
     table.add_column("rank", justify="right")
     table.add_column(exp.feature_kind[:-1] if exp.feature_kind.endswith("s") else exp.feature_kind)
     table.add_column("value", justify="right")
+    errors = exp.interval is not None
+    if errors:
+        table.add_column("±", justify="right")
     peak = max((abs(v) for v in exp.values), default=0.0) or 1.0
     table.add_column("")
+    certain = exp.certain_top or 0
     for rank, i in enumerate(exp.ranking()[:top], start=1):
         v = exp.values[i]
         bar = "█" * max(1, round(12 * abs(v) / peak)) if abs(v) > 1e-9 * peak else ""
-        table.add_row(str(rank), Text(exp.features[i].text), f"{v:+.4f}",
-                      Text(bar, style="red" if v >= 0 else "blue"))
+        cells = [str(rank), Text(exp.features[i].text), f"{v:+.4f}"]
+        if errors:
+            cells.append(plus_minus(exp, i))
+        table.add_row(*cells, Text(bar, style="red" if v >= 0 else "blue"),
+                      end_section=rank == certain and rank < min(top, len(exp.values)))
     console.print(table)
+    for text, style in certainty_lines(exp):
+        console.print(Text(text, style=style))
     print_answer_sources(exp, console)
     _print_cost(exp, console)
+
+
+def plus_minus(exp: Explanation, i: int) -> str:
+    """How far the 95 % interval of value ``i`` reaches from it ("exact" at zero width, "?" where
+    unknown)."""
+    lo, hi = exp.interval[i]
+    if exp.exact:
+        return "exact"
+    v = exp.values[i]
+    half = max(hi - v, v - lo)  # the larger side, where an interval is not centred on the value (LIME)
+    return "?" if half != half else f"{half:.4f}"
+
+
+def certainty_lines(exp: Explanation) -> list[tuple[str, str]]:
+    """Where the ranking is settled: the certain top-k (the line under it in the table), and why
+    sampling stopped under ``budget="auto"``."""
+    info = exp.uncertainty
+    if not info or info.get("kind") == "completeness":
+        gap = info.get("completeness_gap") if info else None
+        return [] if gap is None else [(f"completeness gap {gap:+.4f} (sum of values minus the change they "
+                                        "explain: the integral's error)", "dim")]
+    if exp.exact:
+        lines = [("exact values (no sampling): every rank is certain", "dim")]
+    elif exp.certain_top:
+        lines = [(f"top {exp.certain_top} certain at 95 % (the line in the table); below it the order is "
+                  "within the sampling noise", "green")]
+    else:
+        lines = [("no top-k set is certain at 95 %: the order is within the sampling noise (raise the "
+                  "budget, or use budget='auto')", "yellow")]
+    stop = info.get("stopping")
+    if stop:
+        lines.append((f"budget auto: stopped at {stop['budgets'][-1]} evaluations after {stop['rounds']} "
+                      f"rounds ({stop['reason']})", "dim"))
+    lines.append((f"± is how far the 95 % interval reaches ({info.get('kind')}); estimand: "
+                  f"{info.get('estimand')}", "dim"))
+    return lines
 
 
 def print_answer_sources(exp: Explanation, console: Console, k: int = 3) -> None:

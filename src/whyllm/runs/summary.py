@@ -38,10 +38,22 @@ def kendall_tau(a: list[float], b: list[float]) -> float:
     return float(tau) if tau == tau else float("nan")
 
 
+def mean_interval(values: list[float]) -> dict[str, float | None]:
+    """The standard error of a feature's mean over the examples (their spread holds each
+    explanation's own sampling error too) and its 95 % t interval; None for a single example."""
+    from scipy import stats
+
+    if len(values) < 2:
+        return {"stderr": None, "ci_low": None, "ci_high": None}
+    mean, se = float(np.mean(values)), float(np.std(values, ddof=1) / np.sqrt(len(values)))
+    t = float(stats.t.ppf(0.975, len(values) - 1))
+    return {"stderr": se, "ci_low": mean - t * se, "ci_high": mean + t * se}
+
+
 def summarize_store(store: Store, top: int = 20) -> dict[str, Any]:
     by_method: dict[str, dict] = defaultdict(lambda: {
         "ok": 0, "failed": 0, "unreadable": 0, "aopc_comp": [], "aopc_suff": [], "calls": 0, "tokens": 0,
-        "seconds": 0.0})
+        "seconds": 0.0, "certain_top3": [], "stderr": []})
     feats: dict[tuple[str, str, str | None], list[float]] = defaultdict(list)
     values: dict[tuple[str, str], list[float]] = {}
     labels: set[str] = set()
@@ -58,6 +70,11 @@ def summarize_store(store: Store, top: int = 20) -> dict[str, Any]:
             m["unreadable"] += 1
             continue
         m["ok"] += 1
+        certain = exp.get("certain_top")
+        if isinstance(certain, int):
+            sets = (exp.get("uncertainty") or {}).get("top_sets") or []
+            m["certain_top3"].append(len(sets) >= 3 and sets[2] >= 0.95)
+        m["stderr"].extend(float(v) for v in exp.get("stderr") or () if isinstance(v, (int, float)))
         cost = json.loads(row.cost or "{}")
         m["calls"] += cost.get("sequences", 0)
         m["tokens"] += cost.get("tokens", 0)
@@ -89,12 +106,14 @@ def summarize_store(store: Store, top: int = 20) -> dict[str, Any]:
             "aopc_comprehensiveness": float(np.mean(m["aopc_comp"])) if m["aopc_comp"] else None,
             "aopc_sufficiency": float(np.mean(m["aopc_suff"])) if m["aopc_suff"] else None,
             "aopc_values": m["aopc_comp"],
+            "top3_certain": float(np.mean(m["certain_top3"])) if m["certain_top3"] else None,
+            "mean_stderr": float(np.nanmean(m["stderr"])) if m["stderr"] else None,
             "kendall_tau_vs_" + str(first): float(np.nanmean(taus)) if taus else None}
         table = []
         for (meth, key, label), vs in feats.items():
             if meth == name and label is None:
                 row = {"feature": key, "mean": float(np.mean(vs)), "mean_abs": float(np.mean(np.abs(vs))),
-                       "count": len(vs)}
+                       "count": len(vs), **mean_interval(vs)}
                 for lab in sorted(labels):
                     got = feats.get((meth, key, lab), [])
                     row[f"mean[{lab}]"] = float(np.mean(got)) if got else None
@@ -113,21 +132,25 @@ def print_summary(summary: dict[str, Any], console=None, top: int = 10) -> None:
 
     console = console or Console()
     t = Table(title="methods")
-    for col in ("method", "explained", "failed", "target calls", "AOPC comp.", "AOPC suff."):
+    for col in ("method", "explained", "failed", "target calls", "AOPC comp.", "AOPC suff.", "top 3 certain"):
         t.add_column(col)
     for name, m in summary["methods"].items():
         fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        share = m.get("top3_certain")
         t.add_row(name, str(m["explained"]), str(m["failed"]), str(m["target_calls"]),
-                  fmt(m["aopc_comprehensiveness"]), fmt(m["aopc_sufficiency"]))
+                  fmt(m["aopc_comprehensiveness"]), fmt(m["aopc_sufficiency"]),
+                  "-" if share is None else f"{share:.0%}")
     console.print(t)
     for name, rows in summary["features"].items():
         by_label = " (mean by label on the right)" if summary["labels"] else ""
         t = Table(title=f"top features · {name}{by_label}")
-        cols = ["feature", "mean", "mean |value|", "count", *summary["labels"]]
+        cols = ["feature", "mean", "±", "mean |value|", "count", *summary["labels"]]
         for col in cols:
             t.add_column(col)
         for r in rows[:top]:
-            t.add_row(r["feature"], f"{r['mean']:+.4f}", f"{r['mean_abs']:.4f}", str(r["count"]),
+            se = r.get("stderr")
+            pm = "-" if se is None else f"{r['ci_high'] - r['mean']:.4f}"
+            t.add_row(r["feature"], f"{r['mean']:+.4f}", pm, f"{r['mean_abs']:.4f}", str(r["count"]),
                       *(("-" if r[f"mean[{lab}]"] is None else f"{r[f'mean[{lab}]']:+.4f}")
                         for lab in summary["labels"]))
         console.print(t)
@@ -138,7 +161,8 @@ def bar_chart_svg(rows: list[dict], width: int = 520, bar: int = 16) -> str:
     right-aligned in their own column, bars either side of a zero line, values after them."""
     if not rows:
         return ""
-    peak = max(abs(r["mean"]) for r in rows) or 1.0
+    peak = max(max(abs(r["mean"]), abs(r.get("ci_low") or 0.0), abs(r.get("ci_high") or 0.0))
+               for r in rows) or 1.0
     label_w, plot = 170, width - 70
     mid, half = label_w + plot / 2, plot / 2 - 4
     parts = [f'<svg class="bars" width="{label_w + plot + 70}" height="{bar * len(rows) + 10}" role="img">',
@@ -150,10 +174,21 @@ def bar_chart_svg(rows: list[dict], width: int = 520, bar: int = 16) -> str:
         parts.append(f'<text x="{label_w - 8}" y="{y + bar - 4}" font-size="12" text-anchor="end">'
                      f'{html.escape(r["feature"][:24])}</text>'
                      f'<rect x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{bar - 4}" fill="{color}"/>'
+                     + whisker_svg(r, mid, half / peak, y + bar / 2) +
                      f'<text x="{label_w + plot + 8}" y="{y + bar - 4}" font-size="11">'
                      f'{r["mean"]:+.3f}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def whisker_svg(row: dict, mid: float, scale: float, y: float) -> str:
+    """The 95 % interval of a feature's mean, as a line with end caps (nothing without one)."""
+    if row.get("ci_low") is None:
+        return ""
+    a, b = mid + row["ci_low"] * scale, mid + row["ci_high"] * scale
+    return (f'<line class="whisker" x1="{a:.1f}" x2="{b:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#222"/>'
+            f'<line x1="{a:.1f}" x2="{a:.1f}" y1="{y - 4:.1f}" y2="{y + 4:.1f}" stroke="#222"/>'
+            f'<line x1="{b:.1f}" x2="{b:.1f}" y1="{y - 4:.1f}" y2="{y + 4:.1f}" stroke="#222"/>')
 
 
 def histogram_svg(values: list[float], width: int = 360, height: int = 90, bins: int = 12) -> str:

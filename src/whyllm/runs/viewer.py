@@ -27,6 +27,8 @@ from whyllm.runs.summary import summarize_store, summary_html
 
 PAGE = 200
 # json_valid first: a store written before NaN became null holds faithfulness that json_extract rejects
+#: the certain top-k of an explanation (schema 3; null before, or for a rule)
+CERTAIN = ("CASE WHEN json_valid(explanation) THEN json_extract(explanation, '$.certain_top') END")
 AOPC = ("CASE WHEN json_valid(faithfulness) THEN json_extract(faithfulness, '$.aopc_comprehensiveness') "
         "END")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
@@ -71,8 +73,9 @@ class Viewer:
                 where.append(f"{AOPC} {op} ?")
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         (total,) = self.query(f"SELECT COUNT(*) FROM results {clause}", tuple(params))[0]
-        rows = [dict(zip(("example", "method", "label", "status", "error", "text", "aopc"), r)) for r in
-                self.query(f"SELECT example, method, label, status, error, text, {AOPC} FROM results "
+        rows = [dict(zip(("example", "method", "label", "status", "error", "text", "aopc", "certain"), r))
+                for r in self.query(f"SELECT example, method, label, status, error, text, {AOPC}, {CERTAIN} "
+                                    "FROM results "
                            f"{clause} ORDER BY position, example, method LIMIT {PAGE}", tuple(params))]
         for r in rows:  # every character quoted, "/" included, so that any id opens its own page
             r["href"] = "/example/" + quote(str(r["example"]), safe="")
