@@ -45,6 +45,7 @@ STORE = ROOT / "benchmarks" / "results" / "cite.jsonl"
 SETS = {"10docs": (30, 10), "30docs": (10, 30)}
 DTYPE_TAGS = {"bfloat16": "bf16"}  # a system run in another precision than float32 ends with its tag
 WHYLLM = [("lime", 32), ("contextcite", 32), ("kernelshap", 32), ("lime", 64), ("contextcite", 64),
+          ("lime", "auto"),
           ("occlusion", None), ("saliency", None), ("input_x_gradient", None),
           ("integrated_gradients", None), ("attention", None)]
 #: method options: IG's values without its per-token matrix (the same values, one backward per chunk)
@@ -55,7 +56,7 @@ def params(method: str, budget: int | None, n_docs: int) -> dict:
     """A method's options on a set: LIME below one sample per source (32 ablations of 30 documents)
     runs underdetermined, its ridge penalty keeping the fit defined, as ContextCite's LASSO does."""
     out = dict(PARAMS.get(method, {}))
-    if method == "lime" and budget is not None and budget < n_docs + 3:
+    if method == "lime" and isinstance(budget, int) and budget < n_docs + 3:
         out["underdetermined"] = True
     return out
 
@@ -136,7 +137,7 @@ def main() -> int:
                          if set_name == "10docs" or b == 32]
             peer_exp = None
             for system, method, budget in todo:
-                if (case["case"], system) in done or (set_name == "30docs" and budget == 64):
+                if (case["case"], system) in done or (set_name == "30docs" and budget in (64, "auto")):
                     continue
                 t = time.perf_counter()
                 if method == "contextcite-peer":

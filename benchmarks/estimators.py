@@ -35,11 +35,11 @@ import numpy as np
 from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from table_game import Table, TableObjective, exact_lime, exact_shapley, index_of  # noqa: E402
+from table_game import Table, TableObjective, exact_lime, exact_shapley, index_of
 
-from whyllm.methods.kernelshap import KernelShap  # noqa: E402
-from whyllm.methods.lime import Lime  # noqa: E402
-from whyllm.methods.stopping import AutoBudget, run_auto  # noqa: E402
+from whyllm.methods.kernelshap import KernelShap
+from whyllm.methods.lime import Lime
+from whyllm.methods.stopping import AutoBudget, run_auto
 
 MULTS = (2, 4, 8)
 
@@ -72,8 +72,9 @@ def part_coverage(tables: dict[str, list[Table]], seeds: int) -> str:
                         widths.extend(half[np.isfinite(half)] / scale)
                 acc = total.setdefault((label, mult), [0, 0, 0])
                 acc[0], acc[1], acc[2] = acc[0] + hit, acc[1] + fin, acc[2] + unk
+                width = np.mean(widths) if widths else float("nan")
                 rows.append(f"| {set_name} ({len(tabs)}) | {label} | {mult}n | "
-                            f"{hit / max(fin, 1):.1%} | {fin} | {unk} | {np.mean(widths) if widths else float('nan'):.3f} |")
+                            f"{hit / max(fin, 1):.1%} | {fin} | {unk} | {width:.3f} |")
     for (label, mult), (hit, fin, unk) in sorted(total.items()):
         rows.append(f"| all | {label} | {mult}n | **{hit / max(fin, 1):.1%}** | {fin} | {unk} | |")
     return "\n".join(rows)
@@ -160,8 +161,8 @@ def part_error(tables: dict[str, list[Table]], seeds: int) -> str:
                     taus.append(tau(est, truth))
                     tops.append(top3(est) == top3(truth))
                 seed_taus.extend(tau(a, b) for a, b in combinations(ests, 2))
-            rows.append(f"| {mult}n | {label} | {np.mean(err):.3f} | {np.mean(taus):.3f} | {np.mean(tops):.0%} | "
-                        f"{np.mean(seed_taus):.3f} | {failed} |")
+            rows.append(f"| {mult}n | {label} | {np.mean(err):.3f} | {np.mean(taus):.3f} | "
+                        f"{np.mean(tops):.0%} | {np.mean(seed_taus):.3f} | {failed} |")
     return "\n".join(rows)
 
 

@@ -28,6 +28,7 @@ from whyllm.compose import Call, run
 from whyllm.engine import default_model
 from whyllm.errors import InputError
 from whyllm.explanation import Explanation
+from whyllm.methods.stopping import AutoBudget, parse_budget
 from whyllm.models.base import LanguageModel
 from whyllm.request import Options
 from whyllm.tasks.retrieval import INSTRUCTION
@@ -125,11 +126,18 @@ def cite(context: str | Path | Sequence[Any], query: str, answer: str | None = N
         method = "focus"
         method_params = {"coarse": "documents", "inner": method_params.pop("inner", "lime"), **method_params}
         features = "document-sentences"
-    options = Options(features=features, template=filled, budget=budget, seed=seed,
+    options = Options(features=features, template=filled, budget=cite_budget(budget), seed=seed,
                       max_new_tokens=max_new_tokens, progress=progress, chat=chat,
                       record={"cite": {"query": query, "sources": sources, "documents": spans}})
     model = model if model is not None else default_model()
     return run(Call(text, answer, model, method, dict(method_params), proxy, None, options))
+
+
+def cite_budget(budget: Any) -> Any:
+    """``budget="auto"`` (and the default) in ``cite`` stops when the *first* source is certain:
+    the question is which source the answer came from (``AutoBudget(top_k=3)`` asks for more)."""
+    parsed = parse_budget(budget)
+    return AutoBudget(top_k=1) if parsed is None or parsed == AutoBudget() else parsed
 
 
 def cited_sources(exp: Explanation, k: int | None = None) -> list[Source]:

@@ -63,6 +63,7 @@ from whyllm.explanation import Explanation
 from whyllm.features import DEFAULT_FILLER
 from whyllm.fits import FocusFit
 from whyllm.methods.base import Method, check_params
+from whyllm.methods.stopping import AutoBudget, parse_budget
 from whyllm.models.base import LanguageModel
 from whyllm.objective import Objective
 
@@ -130,7 +131,7 @@ def coarse_levels(coarse: str | Sequence[str]) -> list[str]:
 def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: LanguageModel | None = None,
                   inner: str = "lime", coarse: str | Sequence[str] = "sentences", keep: int = 2,
                   coarse_budget: int | None = None, features: Features = "words", template: str | None = None,
-                  budget: int | None = None, seed: int | None = 0, perturbation: str = "delete",
+                  budget: int | str | AutoBudget | None = None, seed: int | None = 0, perturbation: str = "delete",
                   filler: str = DEFAULT_FILLER, max_new_tokens: int = 5, progress: bool = False,
                   chat: bool = False,
                   task_verdict: TaskVerdict | None = None, coarse_method: str | None = None,
@@ -142,6 +143,9 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
     pass. ``coarse="documents,sentences"`` adds a middle level (:mod:`whyllm.compose.focus_levels`)."""
     levels = coarse_levels(coarse)
     coarse = levels[0]
+    budget = parse_budget(budget)
+    fine_rule = budget if isinstance(budget, AutoBudget) else None  # auto: each pass by its own rule
+    budget = None if fine_rule is not None else budget
     if inner not in INNER:
         raise InputError(f"focus refines with one of {', '.join(INNER)}; got {inner!r}")
     if keep < 1:
@@ -211,7 +215,7 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
     fine = FocusedObjective(objective, inside)
     if total is not None:  # what is left, and the inputs the fine pass needs that are scored already
         budget = total - target_meter.sequences + free_calls(fine)
-    budget = checked_budget(algo, len(inside), budget)
+    budget = checked_budget(algo, len(inside), fine_rule if fine_rule is not None else budget)
     rng = np.random.default_rng(seed)
     result, used = attribute(algo, fine, budget, rng)
     values = hood.values

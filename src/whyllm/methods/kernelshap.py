@@ -29,7 +29,7 @@ from whyllm.objective import Objective
 
 ESTIMAND = "Shapley values of the explained value"
 #: residuals divided by (1 - leverage) ** HC_POWER (:func:`whyllm.methods.sandwich.hc_divisor`)
-HC_POWER = 0.5
+HC_POWER = 0.75
 
 
 def constraint_lift(n: int) -> np.ndarray:
@@ -59,8 +59,8 @@ def solve_constrained(z: np.ndarray, y: np.ndarray, w: np.ndarray, base, full) -
 def pair_scores(x_of, resid_of, factor: np.ndarray, drawn: np.ndarray, h_inv: np.ndarray,
                 w_of) -> np.ndarray:
     """Each drawn pair's score ``d_j (x(z) e(z) + x(~z) e(~z))``. The pair is the unit that was
-    drawn, so its residuals are inflated by the pair's leverage (the sum of its two rows'), as a
-    jackknife that leaves one pair out would (cluster HC3, Bell & McCaffrey 2002)."""
+    drawn, so its residuals are inflated by the pair's leverage (the sum of its two rows'), as for
+    clustered samples (Bell & McCaffrey 2002), with the power ``HC_POWER``."""
     x = x_of(drawn)  # x(~z) = -x(z): a pair's two rows lie on one line
     h = np.minimum(sum(leverages(x_of(m), w_of(m), h_inv) for m in (drawn, ~drawn)), 0.99)
     e = resid_of(drawn) - resid_of(~drawn)
