@@ -9,8 +9,9 @@ usual small-sample correction (power 1: HC3, MacKinnon & White 1985; power 1/2: 
 CR2 of Bell & McCaffrey 2002), and intervals use Student's t with the draws less the free values as
 degrees of freedom. KernelSHAP uses power 3/4 on its pairs' leverage: on the Gemma value tables of
 ``benchmarks/estimators.py`` CR2 covers 92.8 % / 94.7 % at budgets 4n / 8n and CR3 97.8 % / 97.0 %;
-3/4 covers 95.8 % / 96.0 % (and 97.0 % / 96.2 % on synthetic tables). LIME uses HC3. KernelSHAP's draw is a complementary pair (both rows' scores summed, Covert & Lee
-2021); LIME's is one row (S-LIME's central limit theorem, Zhou, Hooker & Wang 2021).
+3/4 covers 95.8 % / 96.0 % (and 97.0 % / 96.2 % on synthetic tables). LIME uses HC3.
+KernelSHAP's draw is a complementary pair (both rows' scores summed, Covert & Lee 2021); LIME's
+is one row (S-LIME's central limit theorem, Zhou, Hooker & Wang 2021).
 """
 
 from __future__ import annotations
