@@ -10,9 +10,10 @@ is called here and every method sees the same values.
   KernelSHAP hold the exact Shapley value and LIME's hold the exact infinite-sample LIME surrogate,
   per (prompt, feature, seed).
 * ``error``: relative L2 error to exact Shapley, Kendall tau to exact, top-3 set agreement and
-  seed-to-seed tau at 2n, 4n, 8n for whyllm's estimator (Leverage SHAP design), whyllm's previous
-  KernelSHAP (kernel design), shap's KernelExplainer, and shapiq's KernelSHAP (plain and paired),
-  kADD-SHAP, SVARM, stratified and permutation sampling.
+  seed-to-seed tau at 2n, 4n, 8n for whyllm's designs (c-kernel, the default; kernel, the design
+  before; Leverage SHAP with and without c-weights), regression-adjusted Monte Carlo with trees,
+  shap's KernelExplainer, and shapiq's KernelSHAP (plain and paired), kADD-SHAP, SVARM, stratified
+  and permutation sampling.
 * ``auto``: ``budget="auto"`` on the SST-2 prompts, 5 seeds, KernelSHAP and LIME: how often a
   top-3 set declared certain is the exact one, how often the top 3 is declared certain, whether
   the seeds agree, the model calls and the stopping reasons.
@@ -115,9 +116,36 @@ def shapiq_estimate(name: str, **kw):
     return run
 
 
+def regression_adjusted(t: Table, budget: int, seed: int) -> np.ndarray:
+    """Regression-adjusted Monte Carlo (Witter et al. 2025), tried here and not in whyllm: gradient
+    boosted trees fitted on the kernel design's coalitions, their exact Shapley values (over all 2^n
+    coalitions of the trees, no model call), plus KernelSHAP's estimate of the residual's."""
+    from sklearn.ensemble import GradientBoostingRegressor
+    from table_game import all_masks
+
+    from whyllm.methods.kernelshap import solve_constrained
+    from whyllm.methods.shapley_design import PairStream, build, shares
+
+    n, obj = t.n, TableObjective(t)
+    design = build(n, budget - 2, "kernel", PairStream(n, shares(n, "kernel"), np.random.default_rng(seed)))
+    z, w = design.rows()
+    y = obj.value(z)
+    ends = np.array([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
+    full, base = obj.value(ends)
+    x = np.vstack([z, ends]).astype(float)
+    g = GradientBoostingRegressor(n_estimators=100, max_depth=3, random_state=seed)
+    g.fit(x, np.r_[y, full, base])
+    phi_g = exact_shapley(Table("trees", t.features, g.predict(all_masks(n).astype(float))))
+    g_full, g_base = g.predict(ends.astype(float))
+    return phi_g + solve_constrained(z, y - g.predict(z.astype(float)), w, base - g_base, full - g_full)
+
+
 ESTIMATORS = {
-    "whyllm (Leverage SHAP, new)": whyllm_estimate("leverage"),
-    "whyllm (kernel design, before)": whyllm_estimate("kernel"),
+    "whyllm c-kernel (new default)": whyllm_estimate("ckernel"),
+    "whyllm kernel (before)": whyllm_estimate("kernel"),
+    "whyllm Leverage SHAP": whyllm_estimate("leverage"),
+    "whyllm Leverage SHAP, c-weights": whyllm_estimate("leverage-c"),
+    "regression-adjusted MC (trees; tried, not in whyllm)": regression_adjusted,
     "shap KernelExplainer": shap_estimate,
     "shapiq KernelSHAP": shapiq_estimate("KernelSHAP", pairing_trick=False),
     "shapiq KernelSHAP paired": shapiq_estimate("KernelSHAP", pairing_trick=True),

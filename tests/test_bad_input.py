@@ -139,7 +139,7 @@ def test_method_repr_shows_exactly_its_parameters():
         assert repr(method) == f"{cls.__name__}({shown})"
         assert list(method.get_params()) == list(names)
     assert repr(METHODS.get("lime")(alpha=2.0)) == "Lime(kernel_width=25.0, alpha=2.0, underdetermined=False)"
-    assert repr(METHODS.get("kernelshap")()) == "KernelShap(design='leverage')"
+    assert repr(METHODS.get("kernelshap")()) == "KernelShap(design='ckernel')"
 
 
 def test_cli_options_parse():

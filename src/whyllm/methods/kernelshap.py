@@ -4,10 +4,11 @@ sandwich covariance of its sampled pairs.
 Lundberg & Lee 2017, "A Unified Approach to Interpreting Model Predictions": coalitions of size s
 carry the Shapley kernel weight (n-1) / (C(n,s) s (n-s)), and efficiency, base + sum(values) =
 full, is imposed exactly as a constraint of the regression. Which coalitions are evaluated is the
-design (:mod:`whyllm.methods.shapley_design`): by default Leverage SHAP's (Musco & Witter, ICLR
-2025: every size equally likely, each coalition weighted by kernel weight over probability), with
-complementary pairs (Covert & Lee 2021, "Improving KernelSHAP"); ``design="kernel"`` samples in
-proportion to the kernel, as shap does. Strata the budget covers are enumerated; with all of them
+design (:mod:`whyllm.methods.shapley_design`): complementary pairs (Covert & Lee 2021, "Improving
+KernelSHAP") drawn in proportion to the kernel, each distinct pair weighted by kernel weight over
+its inclusion probability (``ckernel``, Olsen & Jullum 2024); ``design="kernel"`` weights draws as
+shap does, ``design="leverage"`` samples every size equally (Leverage SHAP, Musco & Witter 2025).
+Strata the budget covers are enumerated; with all of them
 (2^n <= budget, n <= 12 or so) the result is the exact Shapley value, with zero-width intervals.
 
 Uncertainty: the sampled pairs are i.i.d., so the estimate's covariance is the sandwich of its pair
@@ -146,7 +147,7 @@ class KernelShap(Method):
     multi_output = True
     sampled = True
 
-    def __init__(self, design: str = "leverage") -> None:
+    def __init__(self, design: str = "ckernel") -> None:
         if design not in DESIGNS:
             raise InputError(f"kernelshap's design is one of {', '.join(DESIGNS)}; got {design!r}")
         self.design = design

@@ -2,21 +2,27 @@
 
 Coalitions come in complementary pairs ``(z, ~z)`` (paired sampling, Covert & Lee 2021), grouped
 into *strata* by the smaller size ``s = 1 .. n // 2``. A design gives each stratum a share of the
-budget:
+budget and weights what it draws:
 
-* ``leverage`` (the default): every coalition *size* gets the same share, so a stratum's share is
-  the number of sizes it holds (2, or 1 for ``s = n/2``). These are the leverage scores of the
-  Shapley regression (Musco & Witter 2025, "Provably Accurate Shapley Value Estimation via
-  Leverage Score Sampling", ICLR; Leverage SHAP): coalitions of every size are drawn, and each is
-  weighted by its kernel weight over its probability.
-* ``kernel``: a stratum's share is its Shapley-kernel mass, as in Lundberg & Lee's KernelSHAP and
-  the shap package (most samples of size 1 and n - 1).
+* ``ckernel`` (the default): pairs drawn in proportion to the Shapley kernel, each *distinct* pair
+  weighted by its kernel weight over its probability of being drawn at all,
+  ``1 - (1 - q)^K`` after K draws (the corrected kernel weights of Olsen & Jullum 2024,
+  "Improving the Sampling Strategy in KernelSHAP", their paired c-kernel strategy).
+* ``kernel``: the same draws, each *draw* weighted (a pair drawn twice counts twice), as in
+  Lundberg & Lee's KernelSHAP and the shap package; whyllm's design before version 3 of the schema.
+* ``leverage``: every coalition *size* gets the same share, the leverage scores of the Shapley
+  regression (Musco & Witter 2025, "Provably Accurate Shapley Value Estimation via Leverage Score
+  Sampling", ICLR; Leverage SHAP), each draw weighted by kernel weight over probability;
+  ``leverage-c`` weights its distinct pairs as ``ckernel`` does.
+
+On the Gemma value tables of ``benchmarks/estimators.py`` (n <= 12), ``ckernel`` has the lowest
+error of the four (3 % below ``kernel``; Leverage SHAP is 4-15 % above it there), so it is the
+default; see BENCHMARKS.md.
 
 Strata whose share covers all their coalitions are enumerated (smallest first, as the reference
 implementation does), exactly, with their kernel weight; the others are sampled: i.i.d. pairs, the
-stratum by its share, the coalition uniformly in it, each pair weighted by ``k(s) N_s / (q_s m)``
-(kernel weight x pairs in the stratum / (probability x draws)), an unbiased estimate of the rest of
-the regression's sums. With every stratum enumerated the result is the exact Shapley value.
+stratum by its share, the coalition uniformly in it. With every stratum enumerated the result is
+the exact Shapley value.
 
 The draws come from one stream per explanation (:class:`PairStream`): a larger budget continues
 the stream of a smaller one, so rounds of ``budget="auto"`` reuse every earlier coalition.
@@ -30,7 +36,7 @@ from itertools import combinations
 
 import numpy as np
 
-DESIGNS = ("leverage", "kernel")
+DESIGNS = ("leverage", "kernel", "ckernel", "leverage-c")
 
 
 def kernel_weight(n: int, s: int) -> float:
@@ -53,7 +59,7 @@ def stratum_pairs(n: int, s: int) -> int:
 
 def shares(n: int, design: str) -> np.ndarray:
     """Each stratum's share of the sampling (sums to 1)."""
-    if design == "leverage":
+    if design.startswith("leverage"):
         raw = [1.0 if 2 * s == n else 2.0 for s in strata(n)]
     else:
         raw = [kernel_weight(n, s) * stratum_rows(n, s) for s in strata(n)]
@@ -156,5 +162,12 @@ def build(n: int, rows: int, design: str, stream: PairStream) -> Design:
     drawn = stream.masks[take]
     sizes = stream.sizes[take]
     count = max(len(take), 1)
+    if design in ("ckernel", "leverage-c"):  # each distinct pair once: kernel / inclusion probability
+        canon = np.where(drawn[:, :1], drawn, ~drawn)
+        _, first = np.unique(canon, axis=0, return_index=True)
+        drawn, sizes = drawn[np.sort(first)], sizes[np.sort(first)]
+        incl = np.array([1.0 - (1.0 - prob[s] / stratum_pairs(n, s)) ** count for s in sizes])
+        factor = np.array([kernel_weight(n, s) for s in sizes]) / incl
+        return Design(fixed_m, np.concatenate(fixed_w) if fixed_w else np.zeros(0), drawn, factor, False)
     factor = np.array([kernel_weight(n, s) * stratum_pairs(n, s) / (prob[s] * count) for s in sizes])
     return Design(fixed_m, np.concatenate(fixed_w) if fixed_w else np.zeros(0), drawn, factor, False)
