@@ -82,14 +82,31 @@ class TolerantChecker(doctest.OutputChecker):
         return matches(want, got) if want.strip() else not got.strip()
 
 
-def run_python(block: Block, globs: dict) -> tuple[int, str]:
+class RecordingRunner(doctest.DocTestRunner):
+    """A doctest runner that also hands each example's output to ``record(line, source, got)``."""
+
+    def __init__(self, record, line: int, **kw) -> None:
+        super().__init__(**kw)
+        self.record, self.line = record, line
+
+    def report_success(self, out, test, example, got):
+        self.record(self.line + example.lineno, example.source, got)
+        super().report_success(out, test, example, got)
+
+    def report_failure(self, out, test, example, got):
+        self.record(self.line + example.lineno, example.source, got)
+        super().report_failure(out, test, example, got)
+
+
+def run_python(block: Block, globs: dict, record=None) -> tuple[int, str]:
     """Run one README Python block as a doctest in ``globs``: (failures, report)."""
     test = doctest.DocTestParser().get_doctest(block.text, globs, f"README.md:{block.line}", str(README),
                                                block.line - 1)
     if not test.examples:
         raise AssertionError(f"README.md:{block.line}: a Python block without >>> examples is not tested")
     report: list[str] = []
-    runner = doctest.DocTestRunner(checker=TolerantChecker(), optionflags=doctest.ELLIPSIS)
+    kw = {"checker": TolerantChecker(), "optionflags": doctest.ELLIPSIS}
+    runner = RecordingRunner(record, block.line, **kw) if record else doctest.DocTestRunner(**kw)
     runner.run(test, out=report.append, clear_globs=False)
     globs.update(test.globs)  # a DocTest runs in a copy: later blocks see what this one defined
     return runner.failures, "".join(report)

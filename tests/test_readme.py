@@ -13,6 +13,8 @@ Everything but the structure check needs the real Gemma model.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -58,12 +60,21 @@ def workdir(tmp_path_factory):
 
 
 GLOBS: dict = {}
+#: ``WHYLLM_README_RECORD=path``: write what every example printed to ``path`` (JSON lines), for
+#: ``python -m tests.update_readme path`` to bring README.md's numbers up to date
+RECORD = os.environ.get("WHYLLM_README_RECORD")
+
+
+def record(line: int, source: str, got: str) -> None:
+    if RECORD:
+        with open(RECORD, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"line": line, "source": source, "got": got}) + "\n")
 
 
 @pytest.mark.gemma
 @pytest.mark.parametrize("block", PYTHON, ids=[f"line{b.line}" for b in PYTHON])
 def test_python_example(block, workdir):
-    failures, report = run_python(block, GLOBS)
+    failures, report = run_python(block, GLOBS, record if RECORD else None)
     assert failures == 0, report
 
 
@@ -87,6 +98,7 @@ def test_console_example(block, workdir, capsys, gemma, monkeypatch):
             rc = main(argv)
             out = capsys.readouterr()
             got = (out.out + out.err).strip()
+            record(cmd.line, " ".join(cmd.argv), got)
             want_rc = 2 if "whyllm: error:" in cmd.want else 0
             assert rc == want_rc, f"README.md:{cmd.line}: exit {rc}\n{got[-2000:]}"
             if cmd.want:
