@@ -194,6 +194,9 @@ def part_error(tables: dict[str, list[Table]], seeds: int) -> str:
     return "\n".join(rows)
 
 
+RULE = AutoBudget()
+
+
 def part_auto(tables: dict[str, list[Table]], seeds: int) -> str:
     tabs = tables["sst2-4shot"]
     out = []
@@ -201,12 +204,16 @@ def part_auto(tables: dict[str, list[Table]], seeds: int) -> str:
                                   ("lime", lambda: Lime(), exact_lime)):
         declared = right = 0
         calls, reasons, agree, disagree = [], Counter(), 0, []
+        gaps_agree, gaps_disagree = [], []
         for t in tabs:
-            ref = top3(truth_of(t))
+            truth = truth_of(t)
+            ref = top3(truth)
+            ordered = np.sort(truth)[::-1]
+            gap = float(ordered[2] - ordered[3]) if len(ordered) > 3 else float("inf")
             sets = []
             for seed in range(seeds):
                 obj = TableObjective(t)
-                res, _ = run_auto(make(), obj, AutoBudget(), np.random.default_rng(seed))
+                res, _ = run_auto(make(), obj, RULE, np.random.default_rng(seed))
                 stop = res.uncertainty.record["stopping"]
                 calls.append(obj.evaluations)
                 reasons[stop["reason"]] += 1
@@ -217,15 +224,21 @@ def part_auto(tables: dict[str, list[Table]], seeds: int) -> str:
                     right += top3(res.values) == ref
             if len(set(sets)) == 1:
                 agree += 1
+                gaps_agree.append(gap)
             else:
-                disagree.append(t.name)
+                disagree.append(f"{t.name} ({gap:.3f})")
+                gaps_disagree.append(gap)
         runs = len(tabs) * seeds
         q = np.percentile(calls, [10, 25, 50, 75, 90])
         out.append(f"| {label} | {declared}/{runs} ({declared / runs:.0%}) | {right}/{declared} "
                    f"({right / max(declared, 1):.1%}) | {agree}/{len(tabs)} ({agree / len(tabs):.0%}) | "
                    f"{q[2]:.0f} ({q[0]:.0f}, {q[1]:.0f}, {q[3]:.0f}, {q[4]:.0f}) | "
                    + ", ".join(f"{k} {v}" for k, v in reasons.most_common()) + " |")
-        out.append(f"|  | seeds disagree on: {', '.join(disagree) or 'none'} | | | | |")
+        there = np.median(gaps_disagree or [0])
+        elsewhere = np.median([g for g in gaps_agree if np.isfinite(g)] or [0])
+        out.append(f"|  | seeds disagree on (exact gap between the 3rd and 4th value, nats): "
+                   f"{', '.join(disagree) or 'none'}; median gap there {there:.3f}, where they agree "
+                   f"{elsewhere:.3f} | | | | |")
     head = ["| method | top 3 declared certain | of those, = exact top 3 | prompts whose seeds agree on the "
             "top 3 | model calls: median (p10, p25, p75, p90) | stopping reasons |",
             "|---|---:|---:|---:|---|---|"]
@@ -238,7 +251,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--auto-seeds", type=int, default=5)
     ap.add_argument("--error-seeds", type=int, default=10)
+    ap.add_argument("--tolerance", type=float, default=AutoBudget.tolerance, help="the auto rule's")
+    ap.add_argument("--max-budget", type=int, default=AutoBudget.max_budget, help="the auto rule's")
     args = ap.parse_args()
+    global RULE
+    RULE = AutoBudget(tolerance=args.tolerance, max_budget=args.max_budget)
     from table_game import load_tables
 
     tables = load_tables()
@@ -249,7 +266,7 @@ def main() -> None:
                             ("auto", part_auto, args.auto_seeds)):
         if args.part in (part, "all"):
             t0 = time.time()
-            print(f"\n## {part} ({seeds} seeds)\n")
+            print(f"\n## {part} ({seeds} seeds{'; ' + str(RULE) if part == 'auto' else ''})\n")
             print(fn(tables, seeds))
             print(f"\n({time.time() - t0:.0f} s)", flush=True)
 
