@@ -21,7 +21,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 def main() -> None:
     model = whyllm.load_model(dtype="float32")
     exp = whyllm.explain("the acting was superb, though the ending dragged.",
-                         target=(" positive", " negative"), template="Review: {text}\nSentiment (positive or negative):", method="lime",
+                         target=(" positive", " negative"),
+                         template="Review: {text}\nSentiment (positive or negative):", method="lime",
                          model=model, budget="auto", seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "whiskers.html"
