@@ -48,7 +48,7 @@ def exact_shapley(f, words) -> np.ndarray:
             w = math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n)
             for sub in combinations(others, s):
                 kept = [words[j] for j in sub]
-                phi[i] += w * (f(kept + [words[i]]) - f(kept))
+                phi[i] += w * (f([*kept, words[i]]) - f(kept))
     return phi
 
 
