@@ -51,7 +51,8 @@ def renumber(want: str, got: str) -> str | None:
 
 def main(path: str) -> int:
     lines = README.read_text(encoding="utf-8").split("\n")
-    records = [json.loads(x) for x in open(path, encoding="utf-8")]
+    with open(path, encoding="utf-8") as f:
+        records = [json.loads(x) for x in f]
     changed = 0
     for r in sorted(records, key=lambda r: -r["line"]):
         # the shown output starts after the source lines (``>>>``/``...`` or ``$`` continuation)
