@@ -24,11 +24,13 @@ from whyllm.errors import (
 from whyllm.explanation import Explanation
 from whyllm.features import Feature
 from whyllm.metrics import rules as _anchor_checks  # noqa: F401  (whyllm.metrics.rules)
+from whyllm.methods.stopping import AutoBudget
 from whyllm.metrics import stability
 from whyllm.models import load_model
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AutoBudget",
     "BudgetError",
     "ContextLengthError",
     "Cost",
