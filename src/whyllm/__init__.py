@@ -23,8 +23,8 @@ from whyllm.errors import (
 )
 from whyllm.explanation import Explanation
 from whyllm.features import Feature
-from whyllm.metrics import rules as _anchor_checks  # noqa: F401  (whyllm.metrics.rules)
 from whyllm.methods.stopping import AutoBudget
+from whyllm.metrics import rules as _anchor_checks  # noqa: F401  (whyllm.metrics.rules)
 from whyllm.metrics import stability
 from whyllm.models import load_model
 
