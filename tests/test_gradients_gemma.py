@@ -19,7 +19,8 @@ def test_each_gives_the_per_token_matrix(gemma, method):
     m = exp.matrix_array
     assert m.shape == (9, 3) and [o.text for o in exp.outputs] == [" Paris", ",", " France"]
     np.testing.assert_allclose(m.sum(axis=1), exp.values, atol=1e-9)
-    assert exp.cost.forward_passes == 2  # one pass through the model's internals, one for base and full
+    # one pass through the model's internals, one for base and full (IG: one more, for its path's ends)
+    assert exp.cost.forward_passes == (3 if method == "integrated_gradients" else 2)
     assert whyllm.Explanation.from_json(exp.to_json()) == exp
     if method in ("saliency", "attention"):
         assert (m >= 0).all()
@@ -49,10 +50,20 @@ def test_integrated_gradients_in_chunks_and_without_the_matrix_give_the_same_val
     whole = whyllm.explain(EIFFEL, " Paris, France", model=gemma, method="integrated_gradients", steps=6)
     monkeypatch.setattr(gradients, "CHUNK_TOKENS", 2 * 14)  # 14 tokens a row: 3 chunks of 2 points
     chunked = whyllm.explain(EIFFEL, " Paris, France", model=gemma, method="integrated_gradients", steps=6)
-    assert chunked.cost.forward_passes == 3 + 1 and whole.cost.forward_passes == 1 + 1
+    assert chunked.cost.forward_passes == 3 + 2 and whole.cost.forward_passes == 1 + 2
     np.testing.assert_allclose(chunked.matrix_array, whole.matrix_array, atol=1e-5)
     summed = whyllm.explain(EIFFEL, " Paris, France", model=gemma, method="integrated_gradients", steps=6,
                             matrix=False)
     assert summed.matrix is None and summed.cost.sequences == whole.cost.sequences
     np.testing.assert_allclose(summed.values, whole.values, atol=1e-5)
     assert np.abs(whole.values).max() > 0.1  # not trivially zero
+
+
+def test_integrated_gradients_reports_its_completeness_gap(gemma):
+    """The error of the path integral is its completeness gap (captum's convergence delta): the sum
+    of the values minus f(input) - f(zero embeddings); a finer path shrinks it."""
+    coarse = whyllm.explain(EIFFEL, " Paris", model=gemma, method="integrated_gradients", steps=2)
+    fine = whyllm.explain(EIFFEL, " Paris", model=gemma, method="integrated_gradients", steps=32)
+    gaps = [e.uncertainty["completeness_gap"] for e in (coarse, fine)]
+    assert all(e.uncertainty["kind"] == "completeness" and e.stderr is None for e in (coarse, fine))
+    assert np.isfinite(gaps).all() and abs(gaps[1]) < abs(gaps[0]), gaps

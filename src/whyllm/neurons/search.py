@@ -24,6 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from whyllm.errors import InputError
+from whyllm.features import DEFAULT_FILLER
 from whyllm.methods.bandit import mean_lower_bound
 from whyllm.neurons.hooks import Clamp
 from whyllm.neurons.runner import NeuronRunner, RunResult
@@ -109,7 +110,7 @@ class SetSearch:
 
 def sufficient_set(text: str, target: str | Sequence[str] | None = None, *, model=None,
                    template: str | None = None, features: str = "words", perturbation: str = "delete",
-                   filler: str = " _", tau: float = 0.9, delta: float = 0.1, samples: int = 64,
+                   filler: str = DEFAULT_FILLER, tau: float = 0.9, delta: float = 0.1, samples: int = 64,
                    held_out: int = 200, sample_proba: float = 0.5, pool: int = 1000, verify: int = 8,
                    max_size: int = 256, decision_threshold: float | None = None, max_new_tokens: int = 5,
                    seed: int | None = 0, progress: bool = False, batch_size: int = 32):

@@ -12,7 +12,7 @@ from whyllm.cost import CostMeter
 from whyllm.engine import default_model, prepare
 from whyllm.errors import ModelError
 from whyllm.explanation import json_safe
-from whyllm.features import PromptInput
+from whyllm.features import DEFAULT_FILLER, PromptInput
 from whyllm.features.sampler import PerturbationSampler
 from whyllm.fits import NeuronFit
 from whyllm.methods.bandit import mean_lower_bound
@@ -45,7 +45,7 @@ class NeuronProblem:
 
     @classmethod
     def build(cls, text: str, target, *, model=None, template: str | None = None, features: str = "words",
-              perturbation: str = "delete", filler: str = " _", sample_proba: float = 0.5,
+              perturbation: str = "delete", filler: str = DEFAULT_FILLER, sample_proba: float = 0.5,
               decision_threshold: float | None = None, max_new_tokens: int = 5, seed: int | None = 0,
               batch_size: int = 32) -> NeuronProblem:
         model = model if model is not None else default_model()
