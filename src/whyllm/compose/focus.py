@@ -235,7 +235,8 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
               **concept_record(features), **(record or {})}
     if total is not None:
         params["budget"] = total
-    whole = replace(result, values=values, fit=fit,
+    # the fine pass's matrix covers the neighbourhood only: a focus explanation is scalar
+    whole = replace(result, values=values, fit=fit, matrix=None, base_columns=None, full_columns=None,
                     uncertainty=focus_uncertainty(result, rough, inp.features, inside, values, rng))
     return assemble(whole, text=text, template=template, feature_kind=feature_kind(features),
                     features=inp.features, target=tgt, method="focus", params=params, seed=seed,
