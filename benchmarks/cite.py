@@ -172,13 +172,27 @@ def precision(system: str) -> str:
 
 def summarize() -> str:
     rows = load()
+    auto = [r for r in rows if r["system"].endswith(" auto")]
+    rows = [r for r in rows if not r["system"].endswith(" auto")]  # a table of their own, below
     lines = []
     for set_name in SETS:
         for dtype in ("float32", *DTYPE_TAGS):
             mine = [r for r in rows if r["set"] == set_name and precision(r["system"]) == dtype]
             if mine:
                 lines += table(set_name, dtype, mine)
-    return "\n".join(lines)
+    return "\n".join(lines + auto_table(rows, auto))
+
+
+def auto_table(rows: list[dict], auto: list[dict]) -> list[str]:
+    """``budget="auto"`` (issue 41) against the fixed budgets, on the prompts it has run."""
+    if not auto:
+        return []
+    done = {r["case"] for r in auto}
+    fixed = [r for r in rows if r["case"] in done and r["system"] in
+             ("whyllm lime 32", "whyllm lime 64", "whyllm contextcite 32", "whyllm kernelshap 32")]
+    title = "10docs, lime with budget auto (until the first source is certain): "
+    return [line.replace("10docs: ", title, 1) if "### " in line else line
+            for line in table("10docs", "float32", fixed + auto)]
 
 
 def table(set_name: str, dtype: str, mine: list[dict]) -> list[str]:
