@@ -66,7 +66,7 @@ def main() -> None:
     sets = {"sst2-4shot": (sst2_four_shot(400), args.sst), "counterfact": (counterfact(200), args.facts)}
     for name, (cases, want) in sets.items():
         path = OUT / f"{name}.npz"
-        names, feats, tables, targets, templates, texts = [], [], [], [], [], []
+        names, feats, tables, targets = [], [], [], []
         t0 = time.time()
         for case in cases:
             if len(names) >= want:
@@ -79,11 +79,11 @@ def main() -> None:
             feats.append(f)
             tables.append(v)
             targets.append(t)
-            templates.append(case.template)
-            texts.append(case.text)
             print(f"{name} {len(names)}/{want} {case.name} n={len(f)} {time.time() - t0:.0f}s", flush=True)
-        meta = {"model": model.info.model_id, "names": names, "features": feats, "targets": targets,
-                "templates": templates, "texts": texts}
+        # no texts: SST-2 states no license, so its sentences stay in ../shared/data (rebuilt by name)
+        meta = {"model": model.info.model_id, "names": names, "n": [len(f) for f in feats],
+                "targets": targets if name == "counterfact" else None,
+                "note": "texts are not stored: rebuild them from ../shared/data with benchmarks/prompts.py"}
         np.savez_compressed(path, meta=json.dumps(meta), **{f"t{i}": v for i, v in enumerate(tables)})
         print(f"wrote {path}", flush=True)
 

@@ -35,8 +35,8 @@ def load_tables(sets=("sst2-4shot", "counterfact")) -> dict[str, list[Table]]:
         path = EXACT / f"{name}.npz"
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
-            out[name] = [Table(nm, f, np.asarray(z[f"t{i}"], dtype=np.float64))
-                         for i, (nm, f) in enumerate(zip(meta["names"], meta["features"]))]
+            out[name] = [Table(nm, [f"w{j}" for j in range(n)], np.asarray(z[f"t{i}"], dtype=np.float64))
+                         for i, (nm, n) in enumerate(zip(meta["names"], meta["n"]))]
     return out
 
 
