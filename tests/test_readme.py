@@ -105,5 +105,12 @@ def test_console_example(block, workdir, capsys, gemma, monkeypatch):
                 assert matches(cmd.want, got), f"README.md:{cmd.line}\n--- shown\n{cmd.want}\n--- got\n{got}"
 
 
-def test_readme_is_the_file_read():
+def test_blocks_are_the_readme_s_own_at_their_lines():
+    """The examples tested are README.md's, every fenced block of it, each at the line it starts."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    found = blocks()
     assert README == ROOT / "README.md"
+    assert len(found) == sum(1 for line in text if line.startswith("```")) // 2
+    for b in found:
+        n = b.text.count("\n")
+        assert "\n".join(text[b.line - 1:b.line - 1 + n]) + "\n" == b.text, f"README.md:{b.line}"

@@ -45,11 +45,15 @@ def test_anchor_precision_is_honest_on_held_out_samples():
         anchor_precision(whyllm.explain(WORDS, " yes", model=model, method="occlusion"), model)
 
 
-def test_anchors_reproduce_with_seed():
+def test_anchors_reproduce_with_seed_and_another_seed_samples_otherwise():
     model = planted_model(["w1", "w4"])
     a = whyllm.explain(WORDS, target=" yes", model=model, method="anchors", seed=7)
     b = whyllm.explain(WORDS, target=" yes", model=model, method="anchors", seed=7)
+    c = whyllm.explain(WORDS, target=" yes", model=model, method="anchors", seed=8)
     assert a.fit == b.fit and a.values == b.values
+    # the same anchor, from other samples: a method that ignored its seed would draw the same ones
+    assert c.fit.anchor == a.fit.anchor and c.fit.coverage != a.fit.coverage
+    assert (c.fit.samples, c.fit.samples_drawn) != (a.fit.samples, a.fit.samples_drawn)
 
 
 def test_empty_anchor_when_output_never_changes():

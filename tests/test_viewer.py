@@ -29,10 +29,11 @@ def viewer(tmp_path_factory):
     store = Store(folder / "s.db")
     run_dataset(read_dataset(data, config.columns), config, store, progress=False, model=additive())
     store.close()
-    server = make_server(folder / "s.db", port=0)
+    server = make_server(folder / "s.db", port=0)  # the default host
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", folder
+    host, port = server.server_address[:2]
+    yield f"http://{host}:{port}", folder
     server.shutdown()
     server.server_close()
 
@@ -46,8 +47,18 @@ def get(url: str) -> tuple[int, str]:
 
 
 def test_binds_localhost_by_default(viewer):
-    base, _ = viewer
+    """The address the server really bound (the fixture takes it from the socket), not one the test
+    wrote itself."""
+    import socket
+
+    base, folder = viewer
     assert base.startswith("http://127.0.0.1:")
+    server = make_server(folder / "s.db", port=0)
+    try:
+        assert server.socket.getsockname()[0] == "127.0.0.1"
+        assert server.socket.family == socket.AF_INET
+    finally:
+        server.server_close()
 
 
 def test_list_filters_and_search(viewer):
