@@ -15,6 +15,7 @@ from whyllm.models import ToyModel
 from whyllm.models.toy import additive_model
 
 from .conftest import WEIGHTS
+from .test_kernelshap import brute_force_shapley
 
 WORDS = ["w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9"]
 MAIN = dict(zip(WORDS, [1.6, -1.1, 0.9, 0.7, -0.5, 0.4, 0.3, -0.2, 0.15, 0.05]))
@@ -39,17 +40,8 @@ def interacting_model() -> ToyModel:
 
 
 def exact_shapley(f, words) -> np.ndarray:
-    """From the definition, over every coalition."""
-    n = len(words)
-    phi = np.zeros(n)
-    for i in range(n):
-        others = [j for j in range(n) if j != i]
-        for s in range(n):
-            w = math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n)
-            for sub in combinations(others, s):
-                kept = [words[j] for j in sub]
-                phi[i] += w * (f([*kept, words[i]]) - f(kept))
-    return phi
+    """From the definition, over every coalition (the brute force of test_kernelshap)."""
+    return brute_force_shapley(lambda kept: f([words[i] for i in sorted(kept)]), len(words))
 
 
 def test_enumeration_is_exact_with_zero_width(additive):
