@@ -43,19 +43,19 @@ TEST_PROMPTS = ["The capital of France is", "My favourite food is", "Yesterday I
 
 def first_tokens(model, prompt: str, sentence: str) -> tuple[str, str]:
     """Gemma's greedy first token after the translation prompt, and the sentence's first word."""
-    sites = Sites(model.model)
+    sites = Sites(model.white_box())
     native = model.decode(greedy_generate(model, model.encode(prompt).ids, None, sites, 1, False))
     return native, " " + sentence.split()[0]
 
 
 def mean_values(model, prompts: list[str], names: list[str]) -> dict[str, float]:
-    sites = Sites(model.model)
+    sites = Sites(model.white_box())
     acts = np.mean([source_activations(model, p) for p in prompts], axis=0)
     return {n: float(acts[sites.flat(n)]) for n in names}
 
 
 def random_names(model, names: list[str], seed: int) -> list[str]:
-    sites = Sites(model.model)
+    sites = Sites(model.white_box())
     picked = sites.random_like([sites.flat(n) for n in names], np.random.default_rng(seed))
     return [sites.name(c) for c in picked]
 

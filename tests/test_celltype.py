@@ -7,7 +7,6 @@ import pytest
 
 from whyllm.errors import InputError
 from whyllm.models import additive_model
-from whyllm.report.celltype import render_celltype_html
 from whyllm.tasks.celltype import (
     CellOntology,
     CelltypeResources,
@@ -20,6 +19,7 @@ from whyllm.tasks.celltype import (
     parse_answer,
     read_marker_table,
 )
+from whyllm.tasks.celltype.report import render_celltype_html
 
 SMALL_OBO = """format-version: 1.2
 data-version: test/2024

@@ -28,7 +28,7 @@ def _logits(lm, text: str) -> torch.Tensor:
 
 
 def test_names_round_trip(tiny):
-    sites = Sites(tiny.model)
+    sites = Sites(tiny.white_box())
     assert sites.total == 32 and [s.name for s in sites] == ["layers.0.mlp", "layers.1.mlp"]
     assert sites.flat("layers.1.mlp:3") == 19 and sites.name(19) == "layers.1.mlp:3"
     for bad in ("layers.7.mlp:1", "layers.0.mlp:99", "mlp:3", "layers.0.attn:1"):
@@ -37,7 +37,7 @@ def test_names_round_trip(tiny):
 
 
 def test_random_control_sets_keep_the_layers_and_avoid_the_found_set(tiny):
-    sites = Sites(tiny.model)
+    sites = Sites(tiny.white_box())
     chosen = [1, 2, 3, 17, 30]  # 3 neurons of layer 0, 2 of layer 1 (16 each)
     drawn = sites.random_like(chosen, np.random.default_rng(4))
     assert len(set(drawn)) == 5 and not set(drawn) & set(chosen)
@@ -49,11 +49,11 @@ def test_random_control_sets_keep_the_layers_and_avoid_the_found_set(tiny):
 def test_hooks_leave_the_model_bit_identical(tiny):
     text = TEMPLATE.replace("{text}", TEXT)
     before = _logits(tiny, text)
-    sites = Sites(tiny.model)
+    sites = Sites(tiny.white_box())
     clamp = Clamp(np.array([GATE, 20]), np.array([0.0, 3.0]))
     ids = torch.tensor([tiny.encode(text).ids])
-    hooks = NeuronHooks(sites, torch.tensor([ids.shape[1] - 1]), clamp, record=True, grad=True,
-                        embeddings=tiny.model.get_input_embeddings())
+    hooks = NeuronHooks(tiny.white_box(), sites, torch.tensor([ids.shape[1] - 1]), clamp, record=True,
+                        grad=True)
     with pytest.raises(RuntimeError, match="boom"), torch.enable_grad(), hooks:
         changed = tiny.model(input_ids=ids).logits
         assert not torch.equal(changed, before)  # the clamp did act

@@ -24,11 +24,11 @@ def test_hooks_leave_gemma_bit_identical(gemma):
     ids = torch.tensor([gemma.encode("The Eiffel Tower is in the city of").ids])
     with torch.no_grad():
         before = gemma.model(input_ids=ids).logits
-    sites = Sites(gemma.model)
+    sites = Sites(gemma.white_box())
     assert sites.total == 18 * 2048
     names = ["layers.6.mlp:1234", "layers.17.mlp:5"]
     clamp = Clamp(np.array([sites.flat(n) for n in names]), np.array([3.0, -2.0]))
-    with torch.no_grad(), NeuronHooks(sites, clamp=clamp, record=True) as hooks:
+    with torch.no_grad(), NeuronHooks(gemma.white_box(), sites, clamp=clamp, record=True) as hooks:
         during = gemma.model(input_ids=ids).logits
     assert hooks.recorded().shape == (1, sites.total)
     assert not torch.equal(during, before)

@@ -8,7 +8,7 @@
 
 # every documented module is reachable after ``import whyllm`` (whyllm.metrics.rules.anchor_precision,
 # whyllm.compose.proxy.screen_task, ...), without importing it by hand
-from whyllm import compose, engine, methods, metrics, neurons, tasks
+from whyllm import compose, engine, methods, metrics, neurons, report, tasks
 from whyllm._version import SCHEMA_VERSION, __version__
 from whyllm.api import evaluate, explain
 from whyllm.cite import cite, cited_sources
@@ -51,6 +51,7 @@ __all__ = [
     "methods",
     "metrics",
     "neurons",
+    "report",
     "stability",
     "tasks",
 ]

@@ -14,6 +14,7 @@ from whyllm.errors import InputError
 from whyllm.features.prompt_input import Feature
 from whyllm.fits import Fit, NoFit, fit_from_dict
 from whyllm.models.base import ModelInfo
+from whyllm.registry import VIEWS
 from whyllm.targets import Output, Target
 
 
@@ -236,25 +237,17 @@ class Explanation:
     def narrate(self, model, max_new_tokens: int = 160):
         """A chat model's two- or three-sentence account of this explanation, every claim checked
         against the numbers (:mod:`whyllm.report.narration`)."""
-        from whyllm.report.narration import narrate
-
-        return narrate(self, model, max_new_tokens=max_new_tokens)
+        return VIEWS.get("narrate")(self, model, max_new_tokens=max_new_tokens)
 
     def to_html(self, path: str | None = None) -> str:
-        from whyllm.report.html import render_html
-
-        page = render_html(self)
+        page = VIEWS.get("html")(self)
         if path is not None:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(page)
         return page
 
     def _repr_html_(self) -> str:
-        from whyllm.report.html import render_fragment
-
-        return render_fragment(self)
+        return VIEWS.get("fragment")(self)
 
     def print(self, console=None) -> None:
-        from whyllm.report.terminal import print_explanation
-
-        print_explanation(self, console)
+        VIEWS.get("terminal")(self, console)

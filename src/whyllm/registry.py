@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from whyllm.errors import UnknownNameError
+from whyllm.errors import InputError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -38,3 +39,20 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
+
+
+def check_params(owner: str, params: dict[str, Any], valid: tuple[str, ...]) -> None:
+    """Refuse a parameter ``owner`` does not take, naming the closest valid one and all of them."""
+    for key in params:
+        if key in valid:
+            continue
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        takes = ", ".join(valid) if valid else "no parameters"
+        raise InputError(f"{owner} has no parameter {key!r}{hint} (it takes: {takes})")
+
+
+# how results are shown: ``html``, ``fragment``, ``terminal``, ``narrate`` (an Explanation) and
+# ``neurons-html``, ``neurons-terminal`` (a NeuronSet). The report package fills it when ``whyllm`` is
+# imported, so the result types reach their views without importing the layer above them.
+VIEWS: Registry[Callable] = Registry("view")

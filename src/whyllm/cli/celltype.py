@@ -55,8 +55,8 @@ def _read_clusters(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from whyllm.report.celltype import print_celltype_table, render_celltype_html
     from whyllm.tasks.celltype.annotate import annotate_cluster
+    from whyllm.tasks.celltype.report import print_celltype_table, render_celltype_html
     from whyllm.tasks.celltype.resources import CelltypeResources
 
     check_outputs(args, args.json, args.html)

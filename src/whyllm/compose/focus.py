@@ -62,10 +62,11 @@ from whyllm.errors import BudgetError, InputError
 from whyllm.explanation import Explanation
 from whyllm.features import DEFAULT_FILLER
 from whyllm.fits import FocusFit
-from whyllm.methods.base import Method, check_params
+from whyllm.methods.base import Method
 from whyllm.methods.stopping import AutoBudget, parse_budget
 from whyllm.models.base import LanguageModel
 from whyllm.objective import Objective
+from whyllm.registry import check_params
 
 __all__ = ["FocusedObjective", "coarse_levels", "explain_focus"]
 

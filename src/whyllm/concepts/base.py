@@ -16,9 +16,8 @@ from typing import Any, ClassVar
 from whyllm.cost import GeneratorCost
 from whyllm.errors import InputError
 from whyllm.features.concepts import Concept, ConceptSet
-from whyllm.methods.base import check_params
 from whyllm.models.base import LanguageModel
-from whyllm.registry import Registry
+from whyllm.registry import Registry, check_params
 
 #: every option name an extractor may take (what the engine takes out of the method's parameters)
 OPTIONS = ("extractor", "concepts", "k", "layer", "distance", "extractor_model", "on_malformed",

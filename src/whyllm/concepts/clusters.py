@@ -45,8 +45,8 @@ def word_vectors(model: LanguageModel, text: str, template: str | None, words: l
                  layer: int | None, cost: ExtractorCost) -> tuple[np.ndarray, int]:
     """Mean hidden state (at ``layer``) of each word's tokens in the prompt, centred and
     L2-normalised, and the layer read."""
-    net = getattr(model, "model", None)
-    if net is None or not hasattr(net, "config"):
+    box = model.white_box()
+    if box is None:
         raise InputError("the clusters extractor reads hidden states: it needs a local (hf) model; or "
                          "choose another with extractor=lexicon|spans|llm")
     import torch
@@ -54,13 +54,12 @@ def word_vectors(model: LanguageModel, text: str, template: str | None, words: l
     prefix, suffix = split_template(template)
     prompt = prefix + text + suffix
     enc = model.encode(prompt)
-    n_layers = int(net.config.get_text_config().num_hidden_layers)
+    n_layers = box.n_layers
     layer = n_layers // 2 if layer is None else int(layer)
     if not 0 <= layer <= n_layers:
         raise InputError(f"layer must be in 0..{n_layers} (0: the embeddings); got {layer}")
     with torch.inference_mode():
-        ids = torch.tensor([list(enc.ids)], dtype=torch.long, device=next(net.parameters()).device)
-        hidden = net(input_ids=ids, output_hidden_states=True, use_cache=False).hidden_states[layer][0]
+        hidden = box.layer_states(torch.tensor([list(enc.ids)], dtype=torch.long))[layer][0]
     cost.add(len(enc.ids))
     hidden = hidden.float().cpu().numpy()
     starts = [None if sp or e <= s else token_position(prompt, s, e) - len(prefix)

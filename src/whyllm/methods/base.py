@@ -7,7 +7,6 @@ seed) and never mutates its inputs.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -15,10 +14,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from whyllm.errors import BudgetError, InputError
+from whyllm.errors import BudgetError
 from whyllm.fits import Fit, NoFit
 from whyllm.objective import Objective
-from whyllm.registry import Registry
+from whyllm.registry import Registry, check_params
 from whyllm.uncertainty import Uncertainty
 
 
@@ -143,17 +142,6 @@ class Method(ABC):
     def session(self, objective: Objective, rng: np.random.Generator) -> Session:
         """A sampled method's stream of draws (see :class:`Session`)."""
         raise NotImplementedError(f"{self.name} does not sample in a stream")
-
-
-def check_params(owner: str, params: dict[str, Any], valid: tuple[str, ...]) -> None:
-    """Refuse a parameter ``owner`` does not take, naming the closest valid one and all of them."""
-    for key in params:
-        if key in valid:
-            continue
-        close = difflib.get_close_matches(key, valid, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        takes = ", ".join(valid) if valid else "no parameters"
-        raise InputError(f"{owner} has no parameter {key!r}{hint} (it takes: {takes})")
 
 
 def sample_weights(objective: Any, masks: np.ndarray) -> np.ndarray:

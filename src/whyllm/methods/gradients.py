@@ -28,19 +28,17 @@ from typing import ClassVar
 import numpy as np
 
 from whyllm import uncertainty
-from whyllm.errors import ModelError
 from whyllm.fits import NoFit
 from whyllm.methods.base import METHODS, Attribution, Method
+from whyllm.models.base import require_white_box
+from whyllm.models.white_box import WhiteBox
 from whyllm.objective import Objective
 
 CHUNK_TOKENS = 4096  # tokens per forward/backward of the gradient methods (path points x length)
 
 
-def _local(objective: Objective):
-    lm = objective.model
-    if not hasattr(lm, "model") or not hasattr(lm.model, "get_input_embeddings"):
-        raise ModelError("white-box methods need a local transformers model (the 'hf' backend)")
-    return lm
+def _local(objective: Objective) -> WhiteBox:
+    return require_white_box(objective.model, "white-box methods")
 
 
 def _rows(objective: Objective) -> list[tuple[list[int], int, int, int]]:
@@ -51,12 +49,12 @@ def _rows(objective: Objective) -> list[tuple[list[int], int, int, int]]:
     return out
 
 
-def _column_logprobs(lm, embeds, ids, start, n):
+def _column_logprobs(box: WhiteBox, embeds, ids, start, n):
     """Per-answer-token log-probs (n,) for a batch of input embeddings (b, len, dim): (b, n)."""
     import torch
 
-    hidden = lm.model.base_model(inputs_embeds=embeds, use_cache=False).last_hidden_state
-    logits = lm._logits_from_hidden(hidden[:, start - 1:start - 1 + n]).float()
+    hidden = box.forward(embeds=embeds).hidden
+    logits = box.logits(hidden[:, start - 1:start - 1 + n]).float()
     targets = torch.tensor(ids[start:start + n], device=logits.device)
     return torch.log_softmax(logits, dim=-1)[:, torch.arange(n), targets]
 
@@ -79,7 +77,7 @@ def _finish(objective: Objective, matrix: np.ndarray | None, values: np.ndarray 
                        base_columns=cols[1], full_columns=cols[0])
 
 
-class WhiteBox(Method):
+class WhiteBoxMethod(Method):
     """A method that reads the model's internals once: no sampling budget, every answer column."""
 
     multi_output: ClassVar[bool] = True
@@ -95,7 +93,7 @@ class WhiteBox(Method):
         return None
 
 
-class GradientMethod(WhiteBox):
+class GradientMethod(WhiteBoxMethod):
     """Shared path: per target part and answer column, gradients of the log-prob w.r.t. the input
     embeddings; subclasses turn (embedding, gradient) into token scores.
 
@@ -111,12 +109,12 @@ class GradientMethod(WhiteBox):
     def token_scores(self, emb, grad):  # (len, dim), (len, dim) -> (len,)
         raise NotImplementedError
 
-    def path_gradients(self, objective: Objective, lm, ids: list[int], start: int, n: int):
+    def path_gradients(self, objective: Objective, lm: WhiteBox, ids: list[int], start: int, n: int):
         """(prompt embeddings (len, dim), gradients summed over the path points: (columns, len, dim))."""
         import torch
 
         n_prompt = len(objective.input.ids)
-        emb = lm.model.get_input_embeddings()(torch.tensor([ids], device=lm.device)).detach()
+        emb = lm.embed(torch.tensor([ids])).detach()
         scales = torch.linspace(1.0 / self.steps, 1.0, self.steps, device=emb.device, dtype=emb.dtype)
         per_chunk = max(1, CHUNK_TOKENS // len(ids))
         columns = n if self.matrix else 1
@@ -184,7 +182,7 @@ class IntegratedGradients(GradientMethod):
         return replace(result, uncertainty=unc)
 
 
-def path_difference(objective: Objective, lm) -> float:
+def path_difference(objective: Objective, lm: WhiteBox) -> float:
     """f(input) - f(zero embeddings) of the target along the IG path's ends: what the attributions
     of a complete integral sum to."""
     import torch
@@ -192,7 +190,7 @@ def path_difference(objective: Objective, lm) -> float:
     total = 0.0
     for ids, start, n, sign in _rows(objective):
         with torch.inference_mode():
-            emb = lm.model.get_input_embeddings()(torch.tensor([ids], device=lm.device))
+            emb = lm.embed(torch.tensor([ids]))
             ends = torch.cat([emb, torch.zeros_like(emb)])
             lp = _column_logprobs(lm, ends, ids, start, n).sum(dim=1).float().cpu().numpy()
         objective.meter.forward_passes += 1
@@ -201,7 +199,7 @@ def path_difference(objective: Objective, lm) -> float:
 
 
 @METHODS.register("attention")
-class Attention(WhiteBox):
+class Attention(WhiteBoxMethod):
     name = "attention"
 
     def __init__(self, layers: int = 1) -> None:
@@ -213,21 +211,16 @@ class Attention(WhiteBox):
         lm = _local(objective)
         n_prompt = len(objective.input.ids)
         columns = []
-        previous = getattr(lm.model.config, "_attn_implementation", None)
-        lm.model.set_attn_implementation("eager")
-        try:
+        with lm.eager_attention():
             for ids, start, n, sign in _rows(objective):
                 with torch.inference_mode():
                     ids_t = torch.tensor([ids], device=lm.device)
-                    out = lm.model.base_model(input_ids=ids_t, use_cache=False, output_attentions=True)
+                    out = lm.forward(ids=ids_t, attentions=True)
                 att = torch.stack([a[0].float() for a in out.attentions[-self.layers:]]).mean(dim=(0, 1))
                 for j in range(n):  # position start-1+j predicts answer token j
                     columns.append(sign * att[start - 1 + j, :n_prompt].cpu().numpy())
                 objective.meter.forward_passes += 1
                 objective.meter.sequences += 1
                 objective.meter.tokens += len(ids)
-        finally:
-            if previous:
-                lm.model.set_attn_implementation(previous)
         matrix = _to_features(objective, np.stack(columns, axis=1).astype(np.float64))
         return _finish(objective, matrix)

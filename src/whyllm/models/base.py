@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -18,20 +19,10 @@ from tqdm.auto import tqdm
 from whyllm.cost import CostMeter
 from whyllm.errors import ContextLengthError, InputError, ModelError
 from whyllm.models.cache import ScoreCache
+from whyllm.models.score_request import ScoreRequest
 
-
-@dataclass(frozen=True)
-class ScoreRequest:
-    """Log-probabilities of ``continuation`` tokens, each conditioned on ``prompt`` + earlier ones.
-
-    With ``top=True`` the answer has 2k numbers for k continuation tokens: the k log-probs, then the
-    k largest log-probs over the whole vocabulary at the same positions (so a caller can tell
-    whether the continuation is still the model's greedy choice).
-    """
-
-    prompt: tuple[int, ...]
-    continuation: tuple[int, ...]
-    top: bool = False
+if TYPE_CHECKING:
+    from whyllm.models.white_box import WhiteBox
 
 
 @dataclass(frozen=True)
@@ -100,6 +91,11 @@ class LanguageModel(ABC):
         answer is then scored after the tokenizer's BOS-like token (:meth:`bos_like_token`); the
         explanation records which, in ``model.empty_context``."""
         return self.bos_like_token()
+
+    def white_box(self) -> WhiteBox | None:
+        """The model's tensor interface (:class:`~whyllm.models.white_box.WhiteBox`) for gradients,
+        attention, neurons and steering; None for a model that only scores text (served models)."""
+        return None
 
     dtype_name: str = "float32"
     device_kind: str = "cpu"
@@ -315,3 +311,11 @@ def common_prefix_len(rows: Sequence[tuple[int, ...]], limit: int) -> int:
         if n == 0:
             break
     return n
+
+
+def require_white_box(model: object, purpose: str) -> WhiteBox:
+    """The model's declared white-box interface, or a :class:`ModelError` naming ``purpose``."""
+    box = model.white_box() if isinstance(model, LanguageModel) else None
+    if box is None:
+        raise ModelError(f"{purpose} need a local transformers model (the 'hf' backend)")
+    return box

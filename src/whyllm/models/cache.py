@@ -19,7 +19,7 @@ import numpy as np
 from whyllm.errors import InputError
 
 if TYPE_CHECKING:
-    from whyllm.models.base import ScoreRequest
+    from whyllm.models.score_request import ScoreRequest
 
 
 def default_cache_dir() -> Path:

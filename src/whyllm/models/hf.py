@@ -26,6 +26,7 @@ from whyllm.errors import ModelError
 from whyllm.models.base import Encoding, LanguageModel, ScoreRequest
 from whyllm.models.cache import ScoreCache
 from whyllm.models.fingerprint import weights_fingerprint
+from whyllm.models.hf_white_box import HFWhiteBox, cache_argument, head_logits, returned_cache
 from whyllm.models.precision import default_max_batch_tokens
 from whyllm.models.tokenizer import bos_like, hf_encode
 from whyllm.models.tree_attention import KVStore, PackedBatch, packed_attention, register
@@ -34,19 +35,6 @@ log = logging.getLogger(__name__)
 HEAD_CHUNK = 256  # output-layer positions per matrix product (256 x 262k floats = 268 MB)
 FLUSH_TOKENS = 1024  # computed tokens after which buffered output positions are read anyway
 PROBE_TOLERANCE = 1e-4
-
-
-def cache_argument(model: torch.nn.Module) -> str:
-    """The name a model's ``forward`` takes its key/value cache under: ``cache`` from transformers
-    5.2x on (``past_key_values`` is deprecated there, to go in 5.40), ``past_key_values`` before."""
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def returned_cache(output):
-    """The key/value cache a forward returned, under either name."""
-    found = getattr(output, "cache", None)
-    return found if found is not None else getattr(output, "past_key_values", None)
 
 
 class HFModel(LanguageModel):
@@ -98,13 +86,10 @@ class HFModel(LanguageModel):
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=False)
 
-    # --- the output layer ------------------------------------------------------------------
-    def _logits_from_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
-        logits = self.model.get_output_embeddings()(hidden)
-        cap = getattr(self.model.config, "final_logit_softcapping", None)
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        return logits
+    # --- the white box ---------------------------------------------------------------------
+    def white_box(self) -> HFWhiteBox:
+        """Tensor access for gradients, attention, neurons and steering (:mod:`whyllm.models.white_box`)."""
+        return HFWhiteBox(self.model, self.pad_id, self.tokenizer.eos_token_id)
 
     def read_logprobs(self, hidden: torch.Tensor, rows: torch.Tensor, tokens: torch.Tensor
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +100,7 @@ class HFModel(LanguageModel):
         best_all = []
         picks = torch.empty(len(rows), dtype=torch.float64, device="cpu")  # results go to the host
         for a in range(0, len(uniq), HEAD_CHUNK):
-            logits = self._logits_from_hidden(hidden[uniq[a:a + HEAD_CHUNK]]).float()
+            logits = head_logits(self.model, hidden[uniq[a:a + HEAD_CHUNK]]).float()
             lse = torch.logsumexp(logits, dim=-1)
             best_all.append(logits.amax(dim=-1) - lse)
             mine = torch.nonzero((inverse >= a) & (inverse < a + HEAD_CHUNK), as_tuple=True)[0]
@@ -150,7 +135,7 @@ class HFModel(LanguageModel):
             rows = torch.arange(len(chunk), device=self.device)
             last = torch.tensor([len(prefixes[i]) - 1 for i in chunk], dtype=torch.long, device=self.device)
             hidden = self.model.base_model(input_ids=ids, use_cache=False).last_hidden_state[rows, last]
-            for i, top in zip(chunk, self._logits_from_hidden(hidden).topk(k, dim=-1).indices.tolist()):
+            for i, top in zip(chunk, head_logits(self.model, hidden).topk(k, dim=-1).indices.tolist()):
                 ranked[i] = top
             meter.forward_passes += 1
             meter.sequences += len(chunk)

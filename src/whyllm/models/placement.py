@@ -24,8 +24,9 @@ def next_token_logprobs(lm, prompts) -> list[torch.Tensor]:
     out = []
     for text in prompts:
         ids = torch.tensor([lm.encode(text).ids], dtype=torch.long, device=lm.device)
-        hidden = lm.model.base_model(input_ids=ids, use_cache=False).last_hidden_state[0, -1:]
-        out.append(torch.log_softmax(lm._logits_from_hidden(hidden).float()[0], dim=-1).cpu())
+        box = lm.white_box()
+        hidden = box.forward(ids=ids).hidden[0, -1:]
+        out.append(torch.log_softmax(box.logits(hidden).float()[0], dim=-1).cpu())
     return out
 
 

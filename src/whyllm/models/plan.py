@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from whyllm.models.base import ScoreRequest
+from whyllm.models.score_request import ScoreRequest
 
 
 @dataclass(frozen=True)

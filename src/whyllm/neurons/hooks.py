@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from whyllm.models.white_box import WhiteBox
 from whyllm.neurons.sites import Sites
 
 
@@ -39,7 +40,7 @@ class Clamp:
 
 
 class NeuronHooks:
-    """``with NeuronHooks(sites, positions, clamp, record=True) as h: model(...)``.
+    """``with NeuronHooks(box, sites, positions, clamp, record=True) as h: box.forward(...)``.
 
     ``positions`` (rows,) says where in each row's current input the neurons are read and enforced;
     None means the last position of every forward call (for generation). With ``grad=True`` the
@@ -47,11 +48,9 @@ class NeuronHooks:
     gradients), so derivatives with respect to every neuron can be taken after the forward pass.
     """
 
-    def __init__(self, sites: Sites, positions: torch.Tensor | None = None, clamp: Clamp | None = None,
-                 record: bool = False, grad: bool = False, embeddings: torch.nn.Module | None = None
-                 ) -> None:
-        self.sites, self.positions, self.record, self.grad = sites, positions, record, grad
-        self.embeddings = embeddings
+    def __init__(self, box: WhiteBox, sites: Sites, positions: torch.Tensor | None = None,
+                 clamp: Clamp | None = None, record: bool = False, grad: bool = False) -> None:
+        self.box, self.sites, self.positions, self.record, self.grad = box, sites, positions, record, grad
         self.records: dict[int, torch.Tensor] = {}
         self._clamps: dict[int, tuple] = {}
         if clamp is not None and len(clamp):
@@ -62,30 +61,21 @@ class NeuronHooks:
                     vals = torch.as_tensor(clamp.values[..., sel], dtype=torch.float32)
                     ops = None if clamp.ops is None else torch.as_tensor(clamp.ops[sel], dtype=torch.float32)
                     self._clamps[si] = (idx, vals, ops)
-        self._handles: list = []
+        self._held = None
 
     def __enter__(self) -> NeuronHooks:
-        try:
-            for si, site in enumerate(self.sites):
-                if self.record or si in self._clamps:
-                    self._handles.append(site.module.register_forward_pre_hook(self._hook(si)))
-            if self.grad:
-                if self.embeddings is None:
-                    raise ValueError("grad=True needs the model's input embedding module")
-                self._handles.append(self.embeddings.register_forward_hook(
-                    lambda mod, args, out: out.detach().requires_grad_(True)))
-        except BaseException:
-            self.remove()
-            raise
+        pre = [(site.module, self._hook(si)) for si, site in enumerate(self.sites)
+               if self.record or si in self._clamps]
+        post = [(self.box.embedding_layer, lambda mod, args, out: out.detach().requires_grad_(True))
+                ] if self.grad else []
+        self._held = self.box.hooks(pre, post)
+        self._held.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.remove()
-
-    def remove(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+        held, self._held = self._held, None
+        if held is not None:
+            held.__exit__(*exc)
 
     def _hook(self, si: int):
         def hook(module, args):

@@ -20,6 +20,7 @@ from whyllm.explanation import parse_json_object
 from whyllm.features import Feature
 from whyllm.fits import NeuronFit, fit_from_dict
 from whyllm.models.base import ModelInfo
+from whyllm.registry import VIEWS
 from whyllm.targets import Target
 
 KIND = "neurons"
@@ -81,14 +82,10 @@ class NeuronSet:
         return cls.from_dict(parse_json_object(text, "a whyllm neuron set"))
 
     def print(self, console=None) -> None:
-        from whyllm.report.terminal import print_neurons
-
-        print_neurons(self, console)
+        VIEWS.get("neurons-terminal")(self, console)
 
     def to_html(self, path: str | None = None) -> str:
-        from whyllm.report.html import render_neurons_html
-
-        page = render_neurons_html(self)
+        page = VIEWS.get("neurons-html")(self)
         if path is not None:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(page)

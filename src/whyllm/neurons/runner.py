@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from whyllm.cost import CostMeter
-from whyllm.models.hf import cache_argument, returned_cache
+from whyllm.models.base import require_white_box
 from whyllm.neurons.hooks import Clamp, NeuronHooks
 from whyllm.neurons.sites import Sites
 from whyllm.targets import Decision, Target
@@ -69,12 +69,12 @@ class NeuronRunner:
     def __init__(self, lm, sites: Sites, target: Target, decision: Decision,
                  prompts: Sequence[tuple[int, ...]], meter: CostMeter | None = None, batch_size: int = 32,
                  reuse_prefix: bool = True) -> None:
-        self.lm, self.sites, self.target, self.decision = lm, sites, target, decision
-        self._cache_arg = cache_argument(lm.model)
+        self.box = require_white_box(lm, "neuron explanations")
+        self.sites, self.target, self.decision = sites, target, decision
         self.meter = meter if meter is not None else CostMeter()
         self.n = len(prompts)
         # a sliding-window layer's cache drops old tokens, which the head cache cannot survive
-        window = getattr(lm.model.config, "sliding_window", None) or 10**9
+        window = self.box.sliding_window or 10**9
         longest = max(len(p) for p in prompts) + max(len(c) for c in target.ids)
         self.reuse_prefix = reuse_prefix and min(len(p) for p in prompts) >= 2 and longest < window
         self.chunks = [_Chunk(prompts[i:i + batch_size], target) for i in range(0, len(prompts), batch_size)]
@@ -84,10 +84,10 @@ class NeuronRunner:
         if chunk.cache is None:
             heads = [chunk.prompts[j][:-1] for j in chunk.row_prompt]
             chunk.width = max(len(h) for h in heads)
-            ids, mask = _pad(heads, chunk.width, self.lm.pad_id)
+            ids, mask = self.box.pad(heads, chunk.width)
             with torch.inference_mode(False), torch.no_grad():
-                out = self.lm.model.base_model(input_ids=ids, attention_mask=mask, use_cache=True)
-            chunk.cache, chunk.head_mask = returned_cache(out), mask
+                out = self.box.forward(ids=ids, attention_mask=mask, use_cache=True)
+            chunk.cache, chunk.head_mask = out.cache, mask
             self.meter.forward_passes += 1
             self.meter.tokens += sum(len(h) for h in heads)
         return chunk.cache
@@ -95,36 +95,32 @@ class NeuronRunner:
     def _hidden(self, chunk: _Chunk, clamp: Clamp | None, record: bool, grad: bool):
         """Hidden states of every row, indexed so that position 0 is the last prompt token."""
         starts = [len(chunk.prompts[j]) - 1 for j in chunk.row_prompt]
-        embeddings = self.lm.model.get_input_embeddings()
         if clamp is not None:
             clamp = clamp.rows(np.asarray(chunk.row_prompt)) if clamp.values.ndim == 2 else clamp
         if self.reuse_prefix:
             cache = self._head_cache(chunk)
             tails = [seq[s:] for seq, s in zip(chunk.rows, starts)]
             width = max(len(t) for t in tails)
-            ids, tail_mask = _pad(tails, width, self.lm.pad_id)
+            ids, tail_mask = self.box.pad(tails, width)
             mask = torch.cat([chunk.head_mask, tail_mask], dim=1)
-            position_ids = torch.tensor(starts)[:, None] + torch.arange(width)[None, :]
-            hooks = NeuronHooks(self.sites, torch.zeros(len(tails), dtype=torch.long), clamp, record, grad,
-                                embeddings)
+            position_ids = (torch.tensor(starts)[:, None] + torch.arange(width)[None, :]).to(ids.device)
+            hooks = NeuronHooks(self.box, self.sites, torch.zeros(len(tails), dtype=torch.long), clamp,
+                                record, grad)
             try:
                 with hooks:
-                    hidden = self.lm.model.base_model(input_ids=ids, attention_mask=mask,
-                                                      position_ids=position_ids, use_cache=True,
-                                                      **{self._cache_arg: cache}).last_hidden_state
+                    hidden = self.box.forward(ids=ids, attention_mask=mask, position_ids=position_ids,
+                                              cache=cache).hidden
             finally:  # drop what this call appended: the head cache serves the next clamp
-                extra = cache.get_seq_length() - chunk.width
-                if extra > 0:
-                    cache.crop(-extra)
+                self.box.crop_cache(cache, chunk.width)
             offsets = torch.zeros(len(tails), dtype=torch.long)
             self.meter.tokens += sum(len(t) for t in tails)
         else:
             width = max(len(r) for r in chunk.rows)
-            ids, mask = _pad(chunk.rows, width, self.lm.pad_id)
+            ids, mask = self.box.pad(chunk.rows, width)
             offsets = torch.tensor(starts)
-            hooks = NeuronHooks(self.sites, offsets, clamp, record, grad, embeddings)
+            hooks = NeuronHooks(self.box, self.sites, offsets, clamp, record, grad)
             with hooks:
-                hidden = self.lm.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+                hidden = self.box.forward(ids=ids, attention_mask=mask).hidden
             self.meter.tokens += sum(len(r) for r in chunk.rows)
         self.meter.forward_passes += 1
         self.meter.sequences += len(chunk.rows)
@@ -152,11 +148,11 @@ class NeuronRunner:
         signs = self.target.signs
         if len(signs) == 2 and sum(signs) == 0 and all(len(c) == 1 for c in self.target.ids):
             both = torch.tensor([c[0] for c in self.target.ids])
-            logits = self._sub_logits(h, both)  # (reads, 2)
+            logits = self.box.token_logits(h, both).float()  # (reads, 2)
             for k, (j, r) in enumerate(owner):
                 sums[j][r].append(logits[k, r])
         else:
-            logits = self.lm._logits_from_hidden(h).float()
+            logits = self.box.logits(h).float()
             toks_t = torch.tensor(toks)
             lp = torch.log_softmax(logits, dim=-1)[torch.arange(len(toks)), toks_t]
             own = logits[torch.arange(len(toks)), toks_t]
@@ -174,17 +170,6 @@ class NeuronRunner:
         else:
             margins = torch.stack([torch.stack(per[0]).min() for per in tops])
         return values, margins
-
-    def _sub_logits(self, h: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits of ``tokens`` only (the output layer's rows for them, softcapping included)."""
-        head = self.lm.model.get_output_embeddings()
-        logits = h @ head.weight[tokens].T
-        if getattr(head, "bias", None) is not None:
-            logits = logits + head.bias[tokens]
-        cap = getattr(self.lm.model.config, "final_logit_softcapping", None)
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        return logits.float()
 
     # --- public ----------------------------------------------------------------------------
     def run(self, clamp: Clamp | None = None, record: bool = False, grad: bool = False) -> RunResult:
@@ -215,12 +200,3 @@ class NeuronRunner:
         return RunResult(np.concatenate(values), margins_all > 0, margins_all,
                          np.concatenate(acts) if acts else None, np.concatenate(grads) if grads else None)
 
-
-def _pad(seqs: Sequence[Sequence[int]], width: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids and their attention mask."""
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, :len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[i, :len(s)] = 1
-    return ids, mask

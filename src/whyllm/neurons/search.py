@@ -162,7 +162,7 @@ def check_search_params(params: dict) -> None:
     """Refuse a parameter :func:`sufficient_set` does not take (``whyllm neurons --option``)."""
     import inspect
 
-    from whyllm.methods.base import check_params
+    from whyllm.registry import check_params
 
     valid = tuple(p for p in inspect.signature(sufficient_set).parameters if p not in _SET_BY_FLAGS)
     check_params("the neuron search", params, valid)

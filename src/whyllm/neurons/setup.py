@@ -10,12 +10,12 @@ import numpy as np
 
 from whyllm.cost import CostMeter
 from whyllm.engine import default_model, prepare
-from whyllm.errors import ModelError
 from whyllm.explanation import json_safe
 from whyllm.features import DEFAULT_FILLER, PromptInput
 from whyllm.features.sampler import PerturbationSampler
 from whyllm.fits import NeuronFit
 from whyllm.methods.bandit import mean_lower_bound
+from whyllm.models.base import require_white_box
 from whyllm.neurons.hooks import Clamp
 from whyllm.neurons.result import NeuronSet
 from whyllm.neurons.runner import NeuronRunner
@@ -49,9 +49,7 @@ class NeuronProblem:
               decision_threshold: float | None = None, max_new_tokens: int = 5, seed: int | None = 0,
               batch_size: int = 32) -> NeuronProblem:
         model = model if model is not None else default_model()
-        if not hasattr(model, "model") or not hasattr(model.model, "base_model"):
-            raise ModelError("neuron explanations need a local transformers model (the 'hf' backend)")
-        sites = Sites(model.model)
+        sites = Sites(require_white_box(model, "neuron explanations"))
         meter = CostMeter()
         inp, tgt = prepare(model, text, target, template=template, features=features,
                            perturbation=perturbation, filler=filler, max_new_tokens=max_new_tokens,

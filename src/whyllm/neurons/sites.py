@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from whyllm.errors import InputError, ModelError
+from whyllm.errors import InputError
+from whyllm.models.white_box import WhiteBox
 
-_MLP_NAME = re.compile(r"(?:^|\.)layers\.(\d+)\.mlp$")
 _NEURON_NAME = re.compile(r"^layers\.(\d+)\.mlp:(\d+)$")
 
 
@@ -36,19 +36,10 @@ class Site:
 
 
 class Sites:
-    """All MLP neuron sites of ``model``, in layer order."""
+    """All MLP neuron sites of a model (its :class:`~whyllm.models.white_box.WhiteBox`), in layer order."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
-        found = []
-        for name, module in model.named_modules():
-            m = _MLP_NAME.search(name)
-            proj = getattr(module, "down_proj", None)
-            if m and isinstance(proj, torch.nn.Linear):
-                found.append((int(m.group(1)), proj))
-        if not found:
-            raise ModelError("no MLP neurons found: whyllm.neurons needs a model whose blocks are "
-                             "'layers.<l>.mlp' with a 'down_proj' projection (Gemma, Llama, Qwen, Mistral)")
-        found.sort(key=lambda x: x[0])
+    def __init__(self, box: WhiteBox) -> None:
+        found = box.mlp_blocks()
         sites, offset = [], 0
         for layer, proj in found:
             sites.append(Site(layer, proj, proj.in_features, offset))

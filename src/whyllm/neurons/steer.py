@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from whyllm.errors import InputError, ModelError
+from whyllm.errors import InputError
 from whyllm.fits import NeuronFit
-from whyllm.models.hf import cache_argument, returned_cache
+from whyllm.models.base import require_white_box
 from whyllm.neurons.hooks import Clamp, NeuronHooks
 from whyllm.neurons.language import judge_language
 from whyllm.neurons.sites import Sites
@@ -45,10 +45,11 @@ class SteerResult:
 
 def source_activations(model, prompt: str) -> np.ndarray:
     """Every MLP neuron's activation at the last position of ``prompt``."""
-    sites = Sites(model.model)
+    box = require_white_box(model, "neuron activations")
+    sites = Sites(box)
     ids = torch.tensor([model.encode(prompt).ids])
-    with torch.no_grad(), NeuronHooks(sites, record=True) as hooks:
-        model.model.base_model(input_ids=ids)
+    with torch.no_grad(), NeuronHooks(box, sites, record=True) as hooks:
+        box.forward(ids=ids.to(box.device))
     return hooks.recorded()[0].double().numpy()
 
 
@@ -64,7 +65,7 @@ def neuron_values(source) -> dict[str, float]:
 
 def random_control(model, values: Mapping[str, float], source_prompt: str, seed: int = 0) -> dict[str, float]:
     """As many random neurons, drawn from the same layers, set to their own source-prompt values."""
-    sites = Sites(model.model)
+    sites = Sites(require_white_box(model, "random control neurons"))
     acts = source_activations(model, source_prompt)
     chosen = sites.random_like([sites.flat(n) for n in values], np.random.default_rng(seed))
     return {sites.name(c): float(acts[c]) for c in chosen}
@@ -74,19 +75,19 @@ def greedy_generate(model, ids: Sequence[int], clamp: Clamp | None, sites: Sites
                     every_step: bool) -> list[int]:
     """Greedy continuation of ``ids`` (token ids, stopping at EOS), with ``clamp`` enforced at the
     last prompt position and, with ``every_step``, at every generated position."""
+    box = require_white_box(model, "steering")
     past, new = None, []
-    inp = torch.tensor([list(ids)])
-    eos = model.tokenizer.eos_token_id
+    inp = torch.tensor([list(ids)], device=box.device)
     for step in range(max_new_tokens):
         active = clamp if (clamp is not None and (every_step or step == 0)) else None
-        with torch.no_grad(), NeuronHooks(sites, clamp=active):
-            out = model.model(input_ids=inp, use_cache=True, **{cache_argument(model.model): past})
-        past = returned_cache(out)
-        tok = int(out.logits[0, -1].argmax())
-        if tok == eos:
+        with torch.no_grad(), NeuronHooks(box, sites, clamp=active):
+            out = box.forward(ids=inp, cache=past, use_cache=True)
+        past = out.cache
+        tok = int(box.logits(out.hidden[0, -1]).argmax())
+        if tok == box.eos_id:
             break
         new.append(tok)
-        inp = torch.tensor([[tok]])
+        inp = torch.tensor([[tok]], device=box.device)
     return new
 
 
@@ -101,9 +102,7 @@ def steer(prompts: Sequence[str], neurons, *, model=None, language: str | None =
     if not prompts or any(not p.strip() for p in prompts):
         raise InputError("steer needs non-empty prompts")
     model = model if model is not None else default_model()
-    if not hasattr(model, "model") or not hasattr(model.model, "base_model"):
-        raise ModelError("steering needs a local transformers model (the 'hf' backend)")
-    sites = Sites(model.model)
+    sites = Sites(require_white_box(model, "steering"))
     values = neuron_values(neurons)
     idx = np.array([sites.flat(n) for n in values], dtype=np.int64)
     clamp = Clamp(idx, np.array(list(values.values()))) if len(idx) else None

@@ -1,0 +1,119 @@
+"""The ``hf`` backend's :class:`~whyllm.models.white_box.WhiteBox`: a transformers causal LM's body,
+head, embeddings, MLP blocks and attention, reached through transformers' public model API."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from whyllm.errors import ModelError
+from whyllm.models.white_box import Forward, WhiteBox
+
+_MLP_NAME = re.compile(r"(?:^|\.)layers\.(\d+)\.mlp$")
+
+
+def cache_argument(model: torch.nn.Module) -> str:
+    """The name a model's ``forward`` takes its key/value cache under: ``cache`` from transformers
+    5.2x on (``past_key_values`` is deprecated there, to go in 5.40), ``past_key_values`` before."""
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def returned_cache(output):
+    """The key/value cache a forward returned, under either name."""
+    found = getattr(output, "cache", None)
+    return found if found is not None else getattr(output, "past_key_values", None)
+
+
+def head_logits(network: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """The output layer of a transformers causal LM at ``hidden``, final-logit softcapping included."""
+    logits = network.get_output_embeddings()(hidden)
+    cap = getattr(network.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
+class HFWhiteBox(WhiteBox):
+    """White-box access to a transformers ``AutoModelForCausalLM`` (``network``)."""
+
+    def __init__(self, network: torch.nn.Module, pad_id: int, eos_id: int | None) -> None:
+        self.network = network
+        self.device = next(network.parameters()).device
+        self.pad_id, self.eos_id = pad_id, eos_id
+        self._cache_arg = cache_argument(network)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.network.get_input_embeddings()(ids.to(self.device))
+
+    @property
+    def embedding_layer(self) -> torch.nn.Module:
+        return self.network.get_input_embeddings()
+
+    def forward(self, *, ids=None, embeds=None, attention_mask=None, position_ids=None, cache=None,
+                use_cache=False, attentions=False) -> Forward:
+        kwargs: dict[str, Any] = {"use_cache": use_cache or cache is not None}
+        if cache is not None:
+            kwargs[self._cache_arg] = cache
+        if attentions:
+            kwargs["output_attentions"] = True
+        out = self.network.base_model(input_ids=ids, inputs_embeds=embeds, attention_mask=attention_mask,
+                                      position_ids=position_ids, **kwargs)
+        return Forward(out.last_hidden_state, returned_cache(out), out.attentions if attentions else None)
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.network.config.get_text_config().num_hidden_layers)
+
+    def layer_states(self, ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.network(input_ids=ids.to(self.device), output_hidden_states=True, use_cache=False)
+        return tuple(out.hidden_states)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return head_logits(self.network, hidden)
+
+    def token_logits(self, hidden: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        head = self.network.get_output_embeddings()
+        logits = hidden @ head.weight[tokens].T
+        if getattr(head, "bias", None) is not None:
+            logits = logits + head.bias[tokens]
+        cap = getattr(self.network.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def mlp_blocks(self) -> list[tuple[int, torch.nn.Linear]]:
+        found = []
+        for name, module in self.network.named_modules():
+            match = _MLP_NAME.search(name)
+            proj = getattr(module, "down_proj", None)
+            if match and isinstance(proj, torch.nn.Linear):
+                found.append((int(match.group(1)), proj))
+        if not found:
+            raise ModelError("no MLP neurons found: whyllm.neurons needs a model whose blocks are "
+                             "'layers.<l>.mlp' with a 'down_proj' projection (Gemma, Llama, Qwen, Mistral)")
+        return sorted(found, key=lambda x: x[0])
+
+    @property
+    def sliding_window(self) -> int | None:
+        return getattr(self.network.config, "sliding_window", None) or None
+
+    def crop_cache(self, cache, length: int) -> None:
+        extra = cache.get_seq_length() - length
+        if extra > 0:
+            cache.crop(-extra)
+
+    @contextlib.contextmanager
+    def eager_attention(self) -> Iterator[None]:
+        previous = getattr(self.network.config, "_attn_implementation", None)
+        self.network.set_attn_implementation("eager")
+        try:
+            yield
+        finally:
+            if previous:
+                self.network.set_attn_implementation(previous)
