@@ -39,14 +39,14 @@ def table(model, case, max_features: int, min_features: int):
     when the prompt has a feature count outside the range."""
     from whyllm.cost import CostMeter
     from whyllm.engine import make_input, target_for
-    from whyllm.objective import Objective
+    from whyllm.objective import PromptObjective
 
     meter = CostMeter()
     inp = make_input(model, case.text, template=case.template, features="words", meter=meter)
     if not min_features <= inp.n_features <= max_features:
         return None
     tgt = target_for(model, inp, case.target, 5)
-    objective = Objective(model, inp, tgt, meter)
+    objective = PromptObjective(model, inp, tgt, meter)
     masks = all_masks(inp.n_features)
     values = np.concatenate([objective.value(masks[i:i + 512]) for i in range(0, len(masks), 512)])
     return [f.text for f in inp.features], values, tgt.to_dict()

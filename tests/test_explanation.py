@@ -13,7 +13,7 @@ import whyllm
 from tests.chat_models import ScriptedChat
 from whyllm.methods import METHODS
 from whyllm.models import ToyModel, additive_model
-from whyllm.objective import Objective
+from whyllm.objective import PromptObjective
 
 from .conftest import WEIGHTS
 
@@ -83,7 +83,7 @@ def test_frame_and_terminal(additive):
     assert "delta" in out and "+3.0000" in out and "cost:" in out
 
 
-class RecordingObjective(Objective):
+class RecordingObjective(PromptObjective):
     """An objective that keeps every mask a method passes and every array it hands back, each with a
     copy taken at that moment, so a later in-place change by the method is visible."""
 

@@ -74,7 +74,8 @@ def module_graph(src: Path = SRC) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for module, path in modules.items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("whyllm"):
+            ours = (node.module or "").startswith("whyllm") if isinstance(node, ast.ImportFrom) else False
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and ours:
                 names = [f"{node.module}.{a.name}" for a in node.names]
                 targets = [resolve(n) if n in modules else resolve(node.module) for n in names]
             elif isinstance(node, ast.Import):
@@ -149,7 +150,8 @@ def test_no_import_circles_and_no_upward_imports():
 def test_the_circle_and_upward_checks_catch_a_planted_import(tmp_path):
     shutil.copytree(SRC, tmp_path / "whyllm", ignore=shutil.ignore_patterns("__pycache__"))
     cache = tmp_path / "whyllm" / "models" / "cache.py"
-    cache.write_text(cache.read_text() + "\n\ndef _planted():\n    from whyllm.models.base import LanguageModel\n")
+    planted = "\n\ndef _planted():\n    from whyllm.models.base import LanguageModel\n"
+    cache.write_text(cache.read_text() + planted)
     explanation = tmp_path / "whyllm" / "explanation.py"
     explanation.write_text(explanation.read_text() + "\n\ndef _planted():\n    import whyllm.report.html\n")
     graph = module_graph(tmp_path / "whyllm")
@@ -168,7 +170,8 @@ def test_nothing_outside_models_reaches_into_a_model():
             private = (isinstance(node, ast.Attribute) and node.attr.startswith("_")
                        and not node.attr.startswith("__")
                        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")))
-            probe = isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "hasattr"
+            probe = (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                     and node.func.id == "hasattr")
             if private or probe:
                 found.append(f"{path.relative_to(SRC)}:{node.lineno}: {ast.unparse(node)}")
     assert found == []

@@ -25,7 +25,7 @@ from whyllm.methods.base import Attribution
 from whyllm.methods.stopping import AutoBudget, parse_budget, run_auto
 from whyllm.models import LanguageModel, load_model
 from whyllm.models.chat import model_template
-from whyllm.objective import Objective
+from whyllm.objective import PromptObjective
 from whyllm.request import Features, Options
 from whyllm.targets import Target, resolve_target
 
@@ -178,7 +178,7 @@ def explain_on(model: LanguageModel, text: str, target: str | Sequence[str] | Ta
                      filler=opts.filler, meter=meter)
     budget = checked_budget(algo, inp.n_features, opts.budget)  # before the model is asked anything
     tgt = target_for(model, inp, target, opts.max_new_tokens)
-    objective = Objective(model, inp, tgt, meter, progress=opts.progress, with_top=algo.needs_top(tgt))
+    objective = PromptObjective(model, inp, tgt, meter, progress=opts.progress, with_top=algo.needs_top(tgt))
     result, used = attribute(algo, objective, budget, np.random.default_rng(opts.seed))
     params = {**budget_record(budget, used), "perturbation": opts.perturbation,
               "max_new_tokens": opts.max_new_tokens, **algo.params, **inp.perturber.recorded(),
@@ -227,7 +227,7 @@ def uncertainty_fields(result: Attribution) -> dict:
 
 
 def objective_for(exp: Explanation, model: LanguageModel, meter: CostMeter | None = None,
-                  with_top: bool = False) -> Objective:
+                  with_top: bool = False) -> PromptObjective:
     """Rebuild the scoring function behind ``exp`` on ``model`` (same features and target)."""
     features: Features = exp.feature_kind
     if features == CONCEPTS:  # the explanation's own concepts, not a new extraction
@@ -245,7 +245,7 @@ def objective_for(exp: Explanation, model: LanguageModel, meter: CostMeter | Non
         raise InputError("this model splits the text into other features than the explanation's; "
                          f"was it made with another model? (explanation: {exp.model.model_id})")
     tgt = Target.from_dict(exp.target.to_dict())
-    return Objective(model, inp, tgt, meter if meter is not None else CostMeter(), with_top=with_top)
+    return PromptObjective(model, inp, tgt, meter if meter is not None else CostMeter(), with_top=with_top)
 
 
 def probability_objective(exp: Explanation, model: LanguageModel, meter: CostMeter | None = None):

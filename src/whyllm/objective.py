@@ -10,6 +10,7 @@ reduces them to the explained scalar, as the target says. One scoring pass serve
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -21,7 +22,64 @@ from whyllm.targets import Target
 TOP_TOLERANCE = 1e-6
 
 
-class Objective:
+class Objective(Protocol):
+    """What every method samples: a (m, n) boolean mask matrix (True = feature kept) -> the
+    target's (m, outputs) columns, memoised, with its distinct evaluations counted.
+
+    :class:`PromptObjective` implements it over a prompt's features; the focus strategy's
+    :class:`~whyllm.compose.focus_levels.GroupedObjective` over groups of another objective's
+    features; the tabular task's :class:`~whyllm.tasks.tabular.TabularObjective` over a row's
+    columns. Methods annotate with this protocol and use nothing else of an objective."""
+
+    input: InterpretableInput
+    target: Target
+    meter: CostMeter
+    progress: bool
+
+    @property
+    def n_features(self) -> int: ...
+
+    @property
+    def n_outputs(self) -> int: ...
+
+    @property
+    def evaluations(self) -> int:
+        """Distinct inputs scored so far (what a budget bounds)."""
+        ...
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        """(samples, outputs): the target's columns for each mask."""
+        ...
+
+    def value(self, masks: np.ndarray) -> np.ndarray:
+        """(samples,): the explained value for each mask."""
+        ...
+
+    def reduce(self, cols: np.ndarray) -> np.ndarray:
+        """Columns -> the explained values, as the target reduces them."""
+        ...
+
+    def seen(self, masks: np.ndarray) -> np.ndarray:
+        """Which masks are already scored (free to ask again)."""
+        ...
+
+    def sample_weights(self, masks: np.ndarray) -> np.ndarray:
+        """Each sample's weight in a surrogate (1 unless the input says otherwise)."""
+        ...
+
+
+@runtime_checkable
+class NeighbourhoodObjective(Objective, Protocol):
+    """An objective with a neighbourhood of its own (the tabular row's Gaussian one), which
+    LLM-ICL's explainer sees instead of binary masks, and its own description of the output."""
+
+    def neighbourhood(self, rows: int, rng: np.random.Generator
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]: ...
+
+    def describe_output(self) -> str: ...
+
+
+class PromptObjective:
     """Scores a (m, n) boolean mask matrix (True = feature kept) in one batched call of the model;
     :meth:`columns_ids` does the same for token-id sequences (samples with model-proposed words).
     Every distinct input is scored once per explanation (memoised), and ``evaluations`` counts

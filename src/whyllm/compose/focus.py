@@ -65,7 +65,7 @@ from whyllm.fits import FocusFit
 from whyllm.methods.base import Method
 from whyllm.methods.stopping import AutoBudget, parse_budget
 from whyllm.models.base import LanguageModel
-from whyllm.objective import Objective
+from whyllm.objective import PromptObjective
 from whyllm.registry import check_params
 
 __all__ = ["FocusedObjective", "coarse_levels", "explain_focus"]
@@ -207,7 +207,7 @@ def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: Langua
             break
     if len(inside) == 0:
         raise InputError("the focused neighbourhood holds no fine features")
-    objective = Objective(model, inp, tgt, target_meter, progress=progress)
+    objective = PromptObjective(model, inp, tgt, target_meter, progress=progress)
     hood = Neighbourhood(inside, [rough.features[i].text for i in chosen], spans,
                          outside_values(inp.features, rough))
     for kind, kind_units in zip(levels[1:], level_units):

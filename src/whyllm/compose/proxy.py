@@ -44,7 +44,7 @@ from whyllm.features import DEFAULT_FILLER
 from whyllm.fits import ProxyFit
 from whyllm.metrics.faithfulness import faithfulness
 from whyllm.models.base import LanguageModel
-from whyllm.objective import Objective
+from whyllm.objective import PromptObjective
 from whyllm.targets import Target
 
 MIN_INPUTS = 5
@@ -88,7 +88,7 @@ def decision_on_full(model: LanguageModel, text: str, target: Target, template: 
     inp, tgt = prepare(model, text, target.for_model(model), template=template, features=features,
                        perturbation=perturbation, filler=filler, max_new_tokens=1, meter=meter)
     with_top = tgt.needs_top(None)
-    objective = Objective(model, inp, tgt, meter, with_top=with_top)
+    objective = PromptObjective(model, inp, tgt, meter, with_top=with_top)
     full = inp.ids_for(np.ones(inp.n_features, dtype=bool))
     value = float(objective.score_ids([full])[0])
     return tgt.outcome(value, bool(objective.is_top([full])[0]) if with_top else False)

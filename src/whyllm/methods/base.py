@@ -144,10 +144,9 @@ class Method(ABC):
         raise NotImplementedError(f"{self.name} does not sample in a stream")
 
 
-def sample_weights(objective: Any, masks: np.ndarray) -> np.ndarray:
+def sample_weights(objective: Objective, masks: np.ndarray) -> np.ndarray:
     """The objective's weight for each sample (all 1 when it has none), refused when all are 0."""
-    weigh = getattr(objective, "sample_weights", None)
-    w = np.ones(len(masks)) if weigh is None else np.asarray(weigh(masks), dtype=np.float64)
+    w = np.asarray(objective.sample_weights(masks), dtype=np.float64)
     if len(w) and not w.any():
         raise BudgetError("every sample has weight 0 (no rewrite the verifier found compliant); "
                           "use noncompliant='downweight' or another generator")

@@ -32,16 +32,16 @@ from whyllm.fits import NoFit
 from whyllm.methods.base import METHODS, Attribution, Method
 from whyllm.models.base import require_white_box
 from whyllm.models.white_box import WhiteBox
-from whyllm.objective import Objective
+from whyllm.objective import PromptObjective
 
 CHUNK_TOKENS = 4096  # tokens per forward/backward of the gradient methods (path points x length)
 
 
-def _local(objective: Objective) -> WhiteBox:
+def _local(objective: PromptObjective) -> WhiteBox:
     return require_white_box(objective.model, "white-box methods")
 
 
-def _rows(objective: Objective) -> list[tuple[list[int], int, int, int]]:
+def _rows(objective: PromptObjective) -> list[tuple[list[int], int, int, int]]:
     """(token ids, first answer position, answer length, sign) of each scored part of the target."""
     out = []
     for sign, req in zip(objective.target.signs, objective.target.requests(objective.input.ids)):
@@ -59,13 +59,14 @@ def _column_logprobs(box: WhiteBox, embeds, ids, start, n):
     return torch.log_softmax(logits, dim=-1)[:, torch.arange(n), targets]
 
 
-def _to_features(objective: Objective, token_scores: np.ndarray) -> np.ndarray:
+def _to_features(objective: PromptObjective, token_scores: np.ndarray) -> np.ndarray:
     """(prompt tokens, columns) -> (features, columns): each feature's tokens summed."""
     groups = objective.input.groups
     return np.stack([token_scores[g].sum(axis=0) for g in groups])
 
 
-def _finish(objective: Objective, matrix: np.ndarray | None, values: np.ndarray | None = None) -> Attribution:
+def _finish(objective: PromptObjective, matrix: np.ndarray | None, values: np.ndarray | None = None
+            ) -> Attribution:
     """The attribution with the base and full values; the values are the matrix's row sums."""
     n = objective.n_features
     ends = np.array([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
@@ -109,7 +110,7 @@ class GradientMethod(WhiteBoxMethod):
     def token_scores(self, emb, grad):  # (len, dim), (len, dim) -> (len,)
         raise NotImplementedError
 
-    def path_gradients(self, objective: Objective, lm: WhiteBox, ids: list[int], start: int, n: int):
+    def path_gradients(self, objective: PromptObjective, lm: WhiteBox, ids: list[int], start: int, n: int):
         """(prompt embeddings (len, dim), gradients summed over the path points: (columns, len, dim))."""
         import torch
 
@@ -129,7 +130,7 @@ class GradientMethod(WhiteBoxMethod):
             objective.meter.forward_passes += 1
         return emb[0, :n_prompt].float(), total
 
-    def attribute(self, objective: Objective, budget: int, rng: np.random.Generator) -> Attribution:
+    def attribute(self, objective: PromptObjective, budget: int, rng: np.random.Generator) -> Attribution:
         import torch
 
         lm = _local(objective)
@@ -174,7 +175,7 @@ class IntegratedGradients(GradientMethod):
     def token_scores(self, emb, grad):
         return (emb * grad).sum(dim=-1)  # baseline 0: (x - 0) times the path-averaged gradient
 
-    def attribute(self, objective: Objective, budget: int, rng: np.random.Generator) -> Attribution:
+    def attribute(self, objective: PromptObjective, budget: int, rng: np.random.Generator) -> Attribution:
         """The path integral, and its completeness gap as its error (captum's convergence delta)."""
         result = super().attribute(objective, budget, rng)
         gap = float(result.values.sum()) - path_difference(objective, _local(objective))
@@ -182,7 +183,7 @@ class IntegratedGradients(GradientMethod):
         return replace(result, uncertainty=unc)
 
 
-def path_difference(objective: Objective, lm: WhiteBox) -> float:
+def path_difference(objective: PromptObjective, lm: WhiteBox) -> float:
     """f(input) - f(zero embeddings) of the target along the IG path's ends: what the attributions
     of a complete integral sum to."""
     import torch
@@ -205,7 +206,7 @@ class Attention(WhiteBoxMethod):
     def __init__(self, layers: int = 1) -> None:
         self.layers = int(layers)
 
-    def attribute(self, objective: Objective, budget: int, rng: np.random.Generator) -> Attribution:
+    def attribute(self, objective: PromptObjective, budget: int, rng: np.random.Generator) -> Attribution:
         import torch
 
         lm = _local(objective)

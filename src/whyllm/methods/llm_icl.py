@@ -42,7 +42,7 @@ from whyllm.methods.icl_prompts import (
 )
 from whyllm.models.base import LanguageModel
 from whyllm.models.chat import chat_reply, load_chat_model
-from whyllm.objective import Objective
+from whyllm.objective import NeighbourhoodObjective, Objective
 
 MAX_REPLY_TOKENS = 256
 
@@ -130,9 +130,8 @@ class LLMInContext(Method):
     def neighbourhood(self, objective: Objective, rows: int, rng: np.random.Generator, full: float
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
         """(rows, outputs, the explained point, its output, binary): the samples the explainer sees."""
-        own = getattr(objective, "neighbourhood", None)
-        if own is not None:
-            x, y, point, at_point = own(rows, rng)
+        if isinstance(objective, NeighbourhoodObjective):
+            x, y, point, at_point = objective.neighbourhood(rows, rng)
             return (np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), np.asarray(point),
                     float(at_point), False)
         masks = lime_masks(objective.n_features, rows, rng)
@@ -185,12 +184,9 @@ class LLMInContext(Method):
 
 def describe_output(objective: Objective) -> str:
     """What the outputs are, in words: the objective's or the target's own description."""
-    own = getattr(objective, "describe_output", None)
-    if callable(own):
-        return own()
-    target = getattr(objective, "target", None)
-    say = getattr(target, "describe", None)
-    return say() if callable(say) else "a score (higher means the explained output is more likely)"
+    if isinstance(objective, NeighbourhoodObjective):
+        return objective.describe_output()
+    return objective.target.describe()
 
 
 def predicted_output(reply: str) -> float | None:

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from whyllm.features.sampler import PerturbationSampler
-from whyllm.objective import Objective
+from whyllm.objective import PromptObjective
 from whyllm.targets import Decision
 
 
 @dataclass
 class RuleSetup:
-    objective: Objective
+    objective: PromptObjective
     decision: Decision
     sampler: PerturbationSampler
     full_value: float
@@ -25,7 +25,7 @@ class RuleSetup:
         return np.array([self.decision.holds(v, t) for v, t in zip(values, tops)], dtype=bool)
 
 
-def setup_rules(objective: Objective, rng: np.random.Generator, sample_proba: float,
+def setup_rules(objective: PromptObjective, rng: np.random.Generator, sample_proba: float,
                 threshold: float | None) -> RuleSetup:
     n = objective.n_features
     full_ids = objective.input.ids_for(np.ones(n, dtype=bool))

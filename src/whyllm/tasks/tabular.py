@@ -115,14 +115,16 @@ class _RowInput:
 
 
 class TabularObjective:
-    """Masks (True = column kept) -> the target's value, with Objective's interface (what methods
-    call), counting distinct evaluations; plus the paper's Gaussian :meth:`neighbourhood`."""
+    """Masks (True = column kept) -> the target's value: an :class:`~whyllm.objective.Objective`
+    (and a :class:`~whyllm.objective.NeighbourhoodObjective`, with the paper's Gaussian
+    :meth:`neighbourhood`), counting distinct evaluations."""
 
     def __init__(self, model: TabularModel, x: np.ndarray, target, meter: CostMeter, sigma: float = 0.1,
                  icl_output: str = "label") -> None:
         self.model, self.x, self.target, self.meter = model, np.asarray(x, dtype=np.float64), target, meter
         self.input = _RowInput(model, self.x)
         self.sigma, self.icl_output = float(sigma), icl_output
+        self.progress = False
         self._memo: dict[bytes, np.ndarray] = {}
 
     @property
@@ -157,6 +159,9 @@ class TabularObjective:
 
     def sample_weights(self, masks: np.ndarray) -> np.ndarray:
         return np.ones(len(np.atleast_2d(masks)))
+
+    def seen(self, masks: np.ndarray) -> np.ndarray:
+        return np.array([m.tobytes() in self._memo for m in np.atleast_2d(np.asarray(masks, dtype=bool))])
 
     def neighbourhood(self, rows: int, rng: np.random.Generator
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
