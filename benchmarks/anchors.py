@@ -105,11 +105,11 @@ def whyllm_anchor(case, words: list[str], forward: ContrastScorer, sign: int, bu
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         exp = whyllm.explain(case.text, case.target, method="anchors", budget=budget, **common, **search)
-    out = {"anchor": exp.fit["anchor"], "precision": exp.fit["precision"],
-           "precision_lb": exp.fit["precision_lb"], "coverage": exp.fit["coverage"],
-           "confident": exp.fit["confident"], "calls": exp.cost.sequences, "budget": budget,
+    out = {"anchor": exp.fit.anchor, "precision": exp.fit.precision,
+           "precision_lb": exp.fit.precision_lb, "coverage": exp.fit.coverage,
+           "confident": exp.fit.confident, "calls": exp.cost.sequences, "budget": budget,
            "seconds": time.perf_counter() - t0}
-    out["held_out"] = held_out_precision(words, exp.fit["anchor"], CountingPredictor(forward, sign),
+    out["held_out"] = held_out_precision(words, exp.fit.anchor, CountingPredictor(forward, sign),
                                          np.random.default_rng(1000), held_out)
     return out
 
@@ -157,9 +157,9 @@ def main() -> None:
         rec["whyllm"] = whyllm_anchor(case, words, forward, sign, args.budget, args.held_out, common)
         t0 = time.perf_counter()
         lore = whyllm.explain(case.text, case.target, method="lore", **common)
-        rec["lore"] = {"c_hit": lore.fit["c_hit"], "fidelity": lore.fit["fidelity"], "hit": lore.fit["hit"],
-                       "counterfactuals": len(lore.fit["counterfactuals"]),
-                       "flipped": sum(c["flips"] for c in lore.fit["counterfactuals"]),
+        rec["lore"] = {"c_hit": lore.fit.c_hit, "fidelity": lore.fit.fidelity, "hit": lore.fit.hit,
+                       "counterfactuals": len(lore.fit.counterfactuals),
+                       "flipped": sum(c["flips"] for c in lore.fit.counterfactuals),
                        "calls": lore.cost.sequences,
                        "seconds": time.perf_counter() - t0}
         if not args.skip_alibi:

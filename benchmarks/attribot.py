@@ -146,7 +146,7 @@ def run_case(case: dict, sources: str, paths: list[str], threads: int, done: set
         row = {**base, "path": path, "seconds": seconds, "speedup": base["naive_seconds"] / seconds,
                "target_calls": exp.cost.sequences, "target_tokens": exp.cost.tokens,
                "spearman": float(spearmanr(exact, approx).statistic), "ap5": average_precision(exact, approx),
-               "values": list(exp.values), "screen": exp.fit.get("screen")}
+               "values": list(exp.values), "screen": exp.fit.screen}
         with STORE.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
         print(case["case"], sources, path, {k: round(v, 3) for k, v in row.items() if isinstance(v, float)},

@@ -101,8 +101,8 @@ def summary_row(exp: whyllm.Explanation, seconds: float) -> dict:
             "extractor_calls": concepts.get("extractor_cost", {}).get("calls", 0),
             "fell_back": concepts.get("fell_back"), "generator_calls": rw.get("generator_calls", 0),
             "verifier_calls": rw.get("verifier_calls", 0), "compliance": rw.get("compliance"),
-            "r2": fit.get("r2"), "precision": fit.get("precision"), "coverage": fit.get("coverage"),
-            "anchor_length": len(fit["anchor"]) if fit.get("anchor") is not None else None,
+            "r2": fit.r2, "precision": fit.precision, "coverage": fit.coverage,
+            "anchor_length": len(fit.anchor) if fit.anchor is not None else None,
             "features": [f.text for f in exp.features][:12]}
 
 

@@ -167,8 +167,8 @@ def run_case(case: dict, method: str, model, scorer, budget: int, with_random: b
            "gold_pos": case["gold_pos"], **scores(case, exp, order, scorer)}
     if method.startswith("focus"):
         s0, e0 = case["gold_span"]
-        row["focus_has_gold"] = any(s0 <= s < e0 for s, e in exp.fit["focus_spans"])
-        row["levels"] = [{k: v for k, v in lv.items() if k != "features"} for lv in exp.fit.get("levels", [])]
+        row["focus_has_gold"] = any(s0 <= s < e0 for s, e in exp.fit.focus_spans)
+        row["levels"] = [{k: v for k, v in lv.items() if k != "features"} for lv in exp.fit.levels]
     if with_random:  # the random ranking, once per prompt, over the same words
         rng = np.random.default_rng(7)
         rand = {"case": case["case"], "method": "random", "calls": 0, "seconds": 0.0,

@@ -90,12 +90,13 @@ def run_case(case: dict, method: str, target_model, proxy) -> dict:
     rec = {"case": case["case"], "set": case["set"], "method": method, "target_calls": exp.cost.sequences,
            "seconds": round(seconds, 2), "aopc_comprehensiveness": faith.aopc_comprehensiveness,
            "aopc_sufficiency": faith.aopc_sufficiency, "n_features": len(exp.features), "top5": top5,
-           "samples_by": exp.fit.get("samples_by"), "screen": exp.fit.get("screen"),
-           "proxy_calls": (exp.fit.get("proxy_cost") or exp.fit.get("coarse_cost") or {}).get("sequences", 0)}
+           "samples_by": getattr(exp.fit, "samples_by", None), "screen": getattr(exp.fit, "screen", None),
+           "proxy_calls": (getattr(exp.fit, "proxy_cost", None) or getattr(exp.fit, "coarse_cost", None)
+                           or {}).get("sequences", 0)}
     if case["gold_words"]:
         rec["recall_at_5"] = sum(w in top5 for w in case["gold_words"]) / len(case["gold_words"])
         rec["focus_hit"] = (None if method != "lime+focus" else
-                            any(case["gold_words"][0] in u for u in exp.fit["focus_units"]))
+                            any(case["gold_words"][0] in u for u in exp.fit.focus_units))
     return rec
 
 

@@ -107,31 +107,31 @@ def jaccard(a: list[str], b: list[str]) -> float:
 def evaluate(model, case: Case, para: Case | None, stability: bool, args) -> dict:
     exp, seconds = search(model, case, 0, args)
     fit = exp.fit
-    names = [r["name"] for r in fit["neurons"]]
+    names = [r["name"] for r in fit.neurons]
     problem = NeuronProblem.build(case.text, case.target, model=model, template=case.template, seed=0,
                                   sample_proba=args.p)
     held = problem.perturbed(args.held_out, held_out=True)  # the same stream the search checked on
     chosen = [problem.sites.flat(n) for n in names]
     k = len(chosen)
-    gradient = [problem.sites.flat(n) for n in fit["gradient_ranking"][:k]]
+    gradient = [problem.sites.flat(n) for n in fit.gradient_ranking[:k]]
     found = problem.precision(chosen, held)
     grad = problem.precision(gradient, held)
     rng = np.random.default_rng(7)
     rand = [problem.precision(problem.sites.random_like(chosen, rng), held)["enforced"].mean()
             for _ in range(RANDOM_DRAWS)]
-    rec = {"case": case.name, "p": args.p, "size": k, "confident": fit["confident"], "neurons": names,
-           "precision": float(found["enforced"].mean()), "precision_report": fit["precision"],
-           "precision_lb": fit["precision_lb"], "unenforced": float(found["unenforced"].mean()),
+    rec = {"case": case.name, "p": args.p, "size": k, "confident": fit.confident, "neurons": names,
+           "precision": float(found["enforced"].mean()), "precision_report": fit.precision,
+           "precision_lb": fit.precision_lb, "unenforced": float(found["unenforced"].mean()),
            "gradient": float(grad["enforced"].mean()), "random": float(np.mean(rand)),
-           "gradient_overlap": jaccard(names, fit["gradient_ranking"][:k]),
+           "gradient_overlap": jaccard(names, fit.gradient_ranking[:k]),
            "passes": exp.cost.forward_passes, "sequences": exp.cost.sequences, "seconds": seconds}
     if stability:
         other, _ = search(model, case, 1, args)
-        rec["jaccard_seed"] = jaccard(names, [r["name"] for r in other.fit["neurons"]])
+        rec["jaccard_seed"] = jaccard(names, [r["name"] for r in other.fit.neurons])
         if para is not None:
             p_exp, _ = search(model, para, 0, args)
             rec["paraphrase"] = para.text
-            rec["jaccard_paraphrase"] = jaccard(names, [r["name"] for r in p_exp.fit["neurons"]])
+            rec["jaccard_paraphrase"] = jaccard(names, [r["name"] for r in p_exp.fit.neurons])
     return rec
 
 

@@ -70,7 +70,7 @@ def run(cases, target, proxy) -> None:
         rec = {
             "case": case.name,
             "target_calls": e_t.cost.sequences,
-            "proxy_calls": e_p.fit["proxy_cost"]["sequences"],
+            "proxy_calls": e_p.fit.proxy_cost["sequences"],
             "q_target": q_t,
             "q_proxy": q_p,
             "target_decision": t_dec,

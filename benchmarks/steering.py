@@ -82,13 +82,13 @@ def main() -> None:
             warnings.simplefilter("ignore")
             exp = sufficient_set(prompt, target, model=model, sample_proba=args.p, seed=0, max_size=64)
         fit = exp.fit
-        names = [r["name"] for r in fit["neurons"]]
+        names = [r["name"] for r in fit.neurons]
         found.append({"prompt": prompt, "target": list(target), "size": len(names), "neurons": names,
-                      "precision": fit["precision"], "unenforced": fit["precision_unenforced"],
+                      "precision": fit.precision, "unenforced": fit.precision_unenforced,
                       "passes": exp.cost.forward_passes})
         sources.append(prompt)
-        print(f"{prompt!r} {target}: {len(names)} neurons, precision {fit['precision']:.3f} "
-              f"(unenforced {fit['precision_unenforced']:.3f})", file=sys.stderr, flush=True)
+        print(f"{prompt!r} {target}: {len(names)} neurons, precision {fit.precision:.3f} "
+              f"(unenforced {fit.precision_unenforced:.3f})", file=sys.stderr, flush=True)
     union = sorted({n for f in found for n in f["neurons"]})
     steered = steer(TEST_PROMPTS, mean_values(model, sources, union), model=model, language=args.language,
                     max_new_tokens=args.max_new_tokens)

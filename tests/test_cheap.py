@@ -22,21 +22,21 @@ def test_proxy_used_when_decisions_agree():
     target, proxy = toy(TARGET_W), toy({"alpha": 1.0, "delta": 1.0})  # both say "yes" on the full text
     exp = whyllm.explain(TEXT, "yes", model=target, proxy=proxy, method="kernelshap", budget=64)
     alone = whyllm.explain(TEXT, "yes", model=proxy, method="kernelshap", budget=64)
-    assert exp.fit["samples_by"] == proxy.model_id and exp.fit["screen"]["instance"] == "agree"
+    assert exp.fit.samples_by == proxy.model_id and exp.fit.screen["instance"] == "agree"
     assert exp.values == alone.values  # the proxy's own exact Shapley values
     assert exp.model.model_id == target.model_id and exp.params["proxy"] == proxy.model_id
-    assert exp.cost.sequences == 1 and exp.fit["proxy_cost"]["sequences"] >= 32  # 1 screening call
+    assert exp.cost.sequences == 1 and exp.fit.proxy_cost["sequences"] >= 32  # 1 screening call
     assert target.rows_scored == 1
 
 
 def test_target_explains_when_decisions_differ():
     target, proxy = toy(TARGET_W), toy({"delta": -9.0})  # the proxy says "no" on the full text
     exp = whyllm.explain(TEXT, "yes", model=target, proxy=proxy, method="kernelshap", budget=64)
-    assert exp.fit["screen"] == {"task": None, "instance": "disagree", "target_decision": 1,
+    assert exp.fit.screen == {"task": None, "instance": "disagree", "target_decision": 1,
                                  "proxy_decision": 0}
-    assert exp.fit["samples_by"] == target.model_id
+    assert exp.fit.samples_by == target.model_id
     assert np.allclose(exp.values, [TARGET_W[w] for w in TEXT.split()], atol=1e-9)
-    assert exp.fit["proxy_cost"]["sequences"] == 1
+    assert exp.fit.proxy_cost["sequences"] == 1
 
 
 def test_forced_proxy_skips_the_screens():
@@ -44,7 +44,7 @@ def test_forced_proxy_skips_the_screens():
     exp = whyllm.explain(TEXT, "yes", model=target, proxy=proxy, method="kernelshap", budget=64,
                          force_proxy=True)
     alone = whyllm.explain(TEXT, "yes", model=proxy, method="kernelshap", budget=64)
-    assert exp.fit["screen"] == {"forced": True} and exp.fit["samples_by"] == proxy.model_id
+    assert exp.fit.screen == {"forced": True} and exp.fit.samples_by == proxy.model_id
     assert exp.values == alone.values
     assert exp.cost.sequences == 0 and target.rows_scored == 0
     with pytest.raises(InputError, match="has no parameter 'force_proxies'"):
@@ -89,7 +89,7 @@ def test_task_screen_rejects_an_unfaithful_proxy(tmp_path):
     # a saved negative verdict sends every explanation of the task to the target
     exp = whyllm.explain(TEXT, "yes", model=target, proxy=flipped, budget=32,
                          task_verdict=str(tmp_path / "v.json"))
-    assert exp.fit["samples_by"] == target.model_id and exp.fit["screen"] == {"task": False}
+    assert exp.fit.samples_by == target.model_id and exp.fit.screen == {"task": False}
 
 
 LONG = "one two three. alpha delta gamma. four five six."
@@ -101,9 +101,9 @@ def test_focus_refines_the_best_sentence_exactly():
     exp = whyllm.explain(LONG, "yes", model=model, method="focus", inner="kernelshap", keep=1,
                          coarse_budget=8, budget=16, seed=0)
     words = [f.text for f in exp.features]
-    assert exp.fit["focus_units"] == ["alpha delta gamma."]
+    assert exp.fit.focus_units == ["alpha delta gamma."]
     inside = [words.index(w) for w in ("alpha", "delta", "gamma.")]
-    assert exp.fit["inside"] == inside
+    assert exp.fit.inside == inside
     # gamma. is not a weighted token (the toy's words carry punctuation): exact Shapley values 1.5, 3, 0
     assert np.allclose([exp.values[i] for i in inside], [1.5, 3.0, 0.0], atol=1e-9)
     assert all(abs(v) < 1e-9 for i, v in enumerate(exp.values) if i not in inside)  # zero-valued units
@@ -117,8 +117,8 @@ def test_focus_with_a_coarse_leave_one_out_pass():
                          coarse_method="occlusion", keep=1, budget=16, seed=0)
     assert exp.params["coarse_method"] == "occlusion"
     assert exp.params["coarse_budget"] == 5  # 3 leave-one-out, the full and the empty input
-    assert exp.fit["focus_units"] == ["alpha delta gamma."]
-    inside = exp.fit["inside"]
+    assert exp.fit.focus_units == ["alpha delta gamma."]
+    inside = exp.fit.inside
     assert np.allclose([exp.values[i] for i in inside], [1.5, 3.0, 0.0], atol=1e-9)
     assert exp.cost.sequences <= 16
     with pytest.raises(whyllm.WhyllmError, match="runs its coarse pass with one of"):
@@ -129,8 +129,8 @@ def test_focus_with_proxy_costs_the_target_only_the_fine_pass():
     target, proxy = toy(FOCUS_W), toy({"delta": 2.0})
     exp = whyllm.explain(LONG, "yes", model=target, proxy=proxy, method="focus", inner="kernelshap",
                          keep=1, coarse_budget=8, budget=16)
-    assert exp.fit["samples_by"] == {"coarse": proxy.model_id, "fine": target.model_id}
-    assert exp.fit["coarse_cost"]["sequences"] > 0
+    assert exp.fit.samples_by == {"coarse": proxy.model_id, "fine": target.model_id}
+    assert exp.fit.coarse_cost["sequences"] > 0
     assert exp.cost.sequences <= 1 + 8  # screen + fine pass (2^3 coalitions)
 
 
@@ -138,12 +138,12 @@ def test_focus_with_a_forced_proxy_runs_the_coarse_pass_on_it():
     target, proxy = toy(FOCUS_W), toy({"delta": -9.0, "beta": 2.0})  # decides "no": screened out
     screened = whyllm.explain(LONG, "yes", model=target, proxy=proxy, method="focus", inner="kernelshap",
                               coarse_method="occlusion", keep=1, budget=16)
-    assert screened.fit["samples_by"]["coarse"] == target.model_id
+    assert screened.fit.samples_by["coarse"] == target.model_id
     forced = whyllm.explain(LONG, "yes", model=target, proxy=proxy, method="focus", inner="kernelshap",
                             coarse_method="occlusion", keep=1, budget=16, force_proxy=True)
-    assert forced.fit["screen"] == {"forced": True}
-    assert forced.fit["samples_by"] == {"coarse": proxy.model_id, "fine": target.model_id}
-    assert forced.fit["coarse_cost"]["sequences"] == 5  # 3 leave-one-out, the full and the empty input
+    assert forced.fit.screen == {"forced": True}
+    assert forced.fit.samples_by == {"coarse": proxy.model_id, "fine": target.model_id}
+    assert forced.fit.coarse_cost["sequences"] == 5  # 3 leave-one-out, the full and the empty input
     assert forced.cost.sequences <= 8  # the fine pass only (2^3 coalitions), no screening call
     with pytest.raises(InputError, match="force_proxy goes with a proxy"):
         whyllm.explain(LONG, "yes", model=target, method="focus", force_proxy=True, budget=16)
@@ -154,7 +154,7 @@ def test_focus_drops_units_that_do_not_fit_the_budget():
     # covers 2 sentences (6 words: LIME needs 9) but not 3 (9 words: 12)
     exp = whyllm.explain(LONG, "yes", model=toy(FOCUS_W), proxy=toy(FOCUS_W), method="focus", inner="lime",
                          keep=3, coarse_budget=8, budget=12)
-    assert len(exp.fit["focus_units"]) == 2 and exp.cost.sequences <= 12
+    assert len(exp.fit.focus_units) == 2 and exp.cost.sequences <= 12
     with pytest.raises(InputError, match="focus refines with one of"):
         whyllm.explain(LONG, "yes", model=toy(FOCUS_W), method="focus", inner="anchors")
 
@@ -174,7 +174,7 @@ def test_focus_splits_a_total_budget_when_the_target_runs_both_passes():
     model = toy(FOCUS_W)
     exp = whyllm.explain(LONG, "yes", model=model, method="focus", inner="lime", keep=2, budget=30)
     assert exp.params["coarse_budget"] == 15 and exp.cost.sequences <= 30
-    assert exp.fit["focus_units"][0] == "alpha delta gamma."
+    assert exp.fit.focus_units[0] == "alpha delta gamma."
 
 
 def test_focus_reads_the_task_verdict():
@@ -182,12 +182,12 @@ def test_focus_reads_the_task_verdict():
     refused = TaskVerdict("t", proxy.model_id, target.model_id, "lime", authorised=False)
     exp = whyllm.explain(LONG, "yes", model=target, proxy=proxy, method="focus", inner="kernelshap",
                          keep=1, coarse_budget=8, budget=16, task_verdict=refused)
-    assert exp.fit["screen"] == {"task": False}  # no instance screen: the verdict refused the proxy
-    assert exp.fit["samples_by"]["coarse"] == target.model_id and proxy.rows_scored == 0
+    assert exp.fit.screen == {"task": False}  # no instance screen: the verdict refused the proxy
+    assert exp.fit.samples_by["coarse"] == target.model_id and proxy.rows_scored == 0
     allowed = TaskVerdict("t", proxy.model_id, target.model_id, "lime", authorised=True)
     exp = whyllm.explain(LONG, "yes", model=target, proxy=proxy, method="focus", inner="kernelshap",
                          keep=1, coarse_budget=8, budget=16, task_verdict=allowed)
-    assert exp.fit["screen"]["task"] is True and exp.fit["samples_by"]["coarse"] == proxy.model_id
+    assert exp.fit.screen["task"] is True and exp.fit.samples_by["coarse"] == proxy.model_id
     with pytest.raises(InputError, match="goes with a proxy"):
         whyllm.explain(LONG, "yes", model=target, method="focus", task_verdict=allowed)
     with pytest.raises(InputError, match="goes with a proxy"):
@@ -202,12 +202,12 @@ def test_focus_through_a_middle_level_refines_the_best_sentence_of_the_best_para
     exp = whyllm.explain(PARAS, "yes", model=model, method="focus", inner="kernelshap",
                          coarse="paragraphs,sentences", coarse_method="occlusion", keep=1, budget=15, seed=0)
     words = [f.text for f in exp.features]
-    assert exp.fit["focus_units"] == ["delta gamma z."]
-    level = exp.fit["levels"][0]
+    assert exp.fit.focus_units == ["delta gamma z."]
+    level = exp.fit.levels[0]
     assert level["kind"] == "sentences" and level["features"] == ["x alpha y.", "delta gamma z."]
     assert np.allclose(level["values"], [1.5, 2.5], atol=1e-9) and level["chosen"] == [1]
     inside = [words.index(w) for w in ("delta", "gamma", "z.")]
-    assert exp.fit["inside"] == inside
+    assert exp.fit.inside == inside
     assert np.allclose([exp.values[i] for i in inside], [3.0, -0.5, 0.0], atol=1e-9)  # exact Shapley
     # the other sentence of the paragraph: its leave-one-out spread over its 3 words; the rest 0
     assert np.allclose([exp.values[words.index(w)] for w in ("x", "alpha", "y.")], [0.5] * 3, atol=1e-9)
@@ -222,8 +222,8 @@ def test_focus_skips_a_middle_level_the_budget_cannot_cover():
     exp = whyllm.explain(PARAS, "yes", model=model, method="focus", inner="lime", underdetermined=True,
                          coarse="paragraphs,sentences", coarse_method="occlusion", keep=1, budget=9, seed=0)
     # 4 for the sentences' leave-one-out, and 1 more than the 2 inputs it scores for the fine pass
-    assert exp.fit["levels"][0]["skipped"] == "needs 5 target calls, 4 left"
-    assert exp.fit["focus_units"] == ["x alpha y. delta gamma z."] and exp.cost.sequences <= 9
+    assert exp.fit.levels[0]["skipped"] == "needs 5 target calls, 4 left"
+    assert exp.fit.focus_units == ["x alpha y. delta gamma z."] and exp.cost.sequences <= 9
     with pytest.raises(InputError, match="comma-separated"):
         whyllm.explain(PARAS, "yes", model=model, method="focus", coarse="paragraphs,", budget=20)
     before = model.rows_scored

@@ -37,13 +37,13 @@ def test_cli_explain_with_proxy_records_who_sampled(both, tmp_path):
                  "--against", " negative", "--proxy", "smollm2-135m-instruct", "--budget", "32",
                  "--json", str(out), "--quiet"]) == 0
     exp = whyllm.Explanation.from_json(out.read_text())
-    screen = exp.fit["screen"]
+    screen = exp.fit.screen
     assert screen["target_decision"] == 1 and screen["instance"] in ("agree", "disagree")
     sampler = smollm.model_id if screen["instance"] == "agree" else gemma.model_id
-    assert exp.fit["samples_by"] == sampler and exp.params["proxy"] == smollm.model_id
+    assert exp.fit.samples_by == sampler and exp.params["proxy"] == smollm.model_id
     assert exp.model.model_id == gemma.model_id
     if screen["instance"] == "agree":
-        assert exp.cost.sequences <= 2 and exp.fit["proxy_cost"]["sequences"] >= 16
+        assert exp.cost.sequences <= 2 and exp.fit.proxy_cost["sequences"] >= 16
 
 
 def test_cli_focus_on_a_long_record_list(both, tmp_path):
@@ -56,7 +56,7 @@ def test_cli_focus_on_a_long_record_list(both, tmp_path):
                  "--option", "coarse_budget=12", "--budget", "20", "--json", str(out), "--quiet"]) == 0
     exp = whyllm.Explanation.from_json(out.read_text())
     assert exp.method == "focus" and exp.cost.sequences <= 20
-    assert exp.fit["focus_units"] == ["wrendle = 1576"]  # the line that holds the answer
+    assert exp.fit.focus_units == ["wrendle = 1576"]  # the line that holds the answer
     assert exp.features[int(exp.ranking()[0])].text == "1576"
 
 

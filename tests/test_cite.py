@@ -73,13 +73,13 @@ def test_answer_token_j_from_document_j_gives_the_identity_matrix():
 def test_hierarchical_refines_the_best_document():
     exp = whyllm.cite(DOCS, QUERY, "yes", model=toy(), method="hierarchical", inner="kernelshap", keep=1,
                       coarse_budget=8, budget=16)
-    assert exp.method == "focus" and exp.fit["focus_units"] == ["alpha beta. gamma delta."]
+    assert exp.method == "focus" and exp.fit.focus_units == ["alpha beta. gamma delta."]
     np.testing.assert_allclose(exp.values[:2], [-0.5, 3.25], atol=1e-9)  # exact inside the best document
 
 
 def test_contextcite_lasso_finds_the_supporting_document():
     exp = whyllm.cite(DOCS, QUERY, "yes", model=toy(), method="contextcite", budget=40, seed=1)
-    assert int(exp.ranking()[0]) == 0 and exp.fit["r2"] > 0.9
+    assert int(exp.ranking()[0]) == 0 and exp.fit.r2 > 0.9
 
 
 def test_contextcite_lasso_recovers_sparse_sources_with_fewer_ablations_than_sources():

@@ -52,8 +52,8 @@ def test_concept_anchor_is_exactly_the_two_planted_concepts():
     model = planted_model(["superb", "brisk"], cache=None)  # yes iff acting AND pacing are expressed
     exp = whyllm.explain(TEXT, " yes", model=model, method="anchors", features="concepts",
                          extractor="lexicon", concepts=LEXICON, seed=0)
-    assert sorted(exp.fit["anchor_words"]) == ["acting", "pacing"]
-    assert exp.fit["precision"] == pytest.approx(1.0)
+    assert sorted(exp.fit.anchor_words) == ["acting", "pacing"]
+    assert exp.fit.precision == pytest.approx(1.0)
     from whyllm.report.terminal import rule_lines
 
     assert rule_lines(exp)[0][0].startswith("IF the input mentions 'acting' AND 'pacing' THEN")

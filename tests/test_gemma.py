@@ -67,7 +67,7 @@ def test_contrast_target_in_template(gemma):
     assert exp.target.kind == "contrast"
     words = [f.text for f in exp.features]
     assert words[0] == "the" and "Review" not in words
-    assert exp.fit["r2"] > 0.3
+    assert exp.fit.r2 > 0.3
     assert "superb," in [w for w, _ in exp.top(3)]
     faith = whyllm.evaluate(exp, model=gemma)
     assert faith.aopc_comprehensiveness > 0.0
@@ -156,10 +156,10 @@ def test_anchors_and_lore_on_gemma(gemma):
 
     model = gemma
     exp = whyllm.explain(EIFFEL, target=" Paris", model=model, method="anchors", seed=0)
-    assert exp.fit["confident"] and exp.fit["precision_lb"] >= 0.95
-    assert "Eiffel" in exp.fit["anchor_words"] and exp.cost.sequences <= 2000
+    assert exp.fit.confident and exp.fit.precision_lb >= 0.95
+    assert "Eiffel" in exp.fit.anchor_words and exp.cost.sequences <= 2000
     # the promise holds on fresh perturbations the search never saw
     assert anchor_precision(exp, model, n=200, seed=5)["precision"] >= 0.9
     lore = whyllm.explain(EIFFEL, target=" Paris", model=model, method="lore", seed=0)
-    assert lore.fit["hit"] and lore.fit["fidelity"] > 0.8
-    assert any(c["flips"] and c["words"] == ["Eiffel"] for c in lore.fit["counterfactuals"])
+    assert lore.fit.hit and lore.fit.fidelity > 0.8
+    assert any(c["flips"] and c["words"] == ["Eiffel"] for c in lore.fit.counterfactuals)

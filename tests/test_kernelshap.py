@@ -31,7 +31,7 @@ def test_exact_shapley_of_additive_model(additive):
     words = list(WEIGHTS)[:9]
     exp = whyllm.explain(" ".join(words), target=" yes", model=additive, method="kernelshap",
                          budget=2**9, seed=0)
-    assert exp.fit["exact"] is True
+    assert exp.fit.exact is True
     np.testing.assert_allclose(exp.values, [WEIGHTS[w] for w in words], atol=1e-6)
     assert exp.base_value == pytest.approx(0.5, abs=1e-12)
     assert exp.full_value == pytest.approx(0.5 + sum(WEIGHTS[w] for w in words), abs=1e-9)
@@ -41,7 +41,7 @@ def test_sampled_kernelshap_is_still_exact_on_additive_model(additive):
     words = list(WEIGHTS)  # 14 features, 2^14 coalitions, budget 300: sampled regime
     exp = whyllm.explain(" ".join(words), target=" yes", model=additive, method="kernelshap",
                          budget=300, seed=5)
-    assert exp.fit["exact"] is False
+    assert exp.fit.exact is False
     assert exp.cost.sequences <= 300
     np.testing.assert_allclose(exp.values, [WEIGHTS[w] for w in words], atol=1e-6)
 

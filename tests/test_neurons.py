@@ -66,11 +66,11 @@ def test_hooks_leave_the_model_bit_identical(tiny):
 def test_planted_gating_neuron_is_the_whole_set(tiny):
     exp = sufficient_set(TEXT, TARGET, model=tiny, template=TEMPLATE, seed=0)
     fit = exp.fit
-    assert [n["name"] for n in fit["neurons"]] == [f"layers.0.mlp:{GATE}"]
-    assert fit["confident"] and fit["precision"] == 1.0 and fit["precision_lb"] >= 0.9
+    assert [n["name"] for n in fit.neurons] == [f"layers.0.mlp:{GATE}"]
+    assert fit.confident and fit.precision == 1.0 and fit.precision_lb >= 0.9
     # without the clamp the output holds only when "great" survives the perturbation (p = 0.5)
-    assert 0.35 <= fit["precision_unenforced"] <= 0.65
-    assert f"layers.0.mlp:{DECOY}" not in fit["gradient_ranking"][:1]
+    assert 0.35 <= fit.precision_unenforced <= 0.65
+    assert f"layers.0.mlp:{DECOY}" not in fit.gradient_ranking[:1]
     assert exp.method == "neurons" and exp.cost.forward_passes > 0
 
 

@@ -19,10 +19,10 @@ WORDS = "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9"
 def test_anchor_of_planted_conjunction(target):
     model = planted_model(["w2", "w5"])  # the output holds iff features 2 and 5 are both present
     exp = whyllm.explain(WORDS, target=target, model=model, method="anchors", seed=0)
-    assert exp.fit["anchor"] == [2, 5] and exp.fit["confident"]
-    assert exp.fit["precision"] >= 0.95 and exp.fit["precision_lb"] >= 0.95
+    assert exp.fit.anchor == [2, 5] and exp.fit.confident
+    assert exp.fit.precision >= 0.95 and exp.fit.precision_lb >= 0.95
     assert exp.values == tuple(1.0 if i in (2, 5) else 0.0 for i in range(10))
-    assert exp.fit["coverage"] == pytest.approx(0.25, abs=0.02)  # both kept w.p. 1/2 each
+    assert exp.fit.coverage == pytest.approx(0.25, abs=0.02)  # both kept w.p. 1/2 each
 
 
 def test_anchor_precision_is_honest_on_held_out_samples():
@@ -34,7 +34,7 @@ def test_anchor_precision_is_honest_on_held_out_samples():
 
     model = planted_model(["w2", "w5"], cache=None)
     exp = whyllm.explain(WORDS, target=" yes", model=model, method="anchors", seed=3)
-    assert exp.fit["anchor"] == [2, 5]
+    assert exp.fit.anchor == [2, 5]
     before = model.rows_scored
     found = anchor_precision(exp, model, n=500, seed=99)
     assert found["precision"] == 1.0 and found["n"] == 500
@@ -59,20 +59,20 @@ def test_anchors_reproduce_with_seed_and_another_seed_samples_otherwise():
 def test_empty_anchor_when_output_never_changes():
     model = ToyModel(lambda ws: {"yes": 1.0, "no": 0.0})
     exp = whyllm.explain(WORDS, target=("yes", "no"), model=model, method="anchors", seed=0)
-    assert exp.fit["anchor"] == [] and exp.fit["confident"] and exp.fit["coverage"] == 1.0
+    assert exp.fit.anchor == [] and exp.fit.confident and exp.fit.coverage == 1.0
 
 
 def test_small_budget_returns_honest_best_with_warning():
     model = planted_model(["w2", "w5"])
     with pytest.warns(UserWarning, match="ran out"):
         exp = whyllm.explain(WORDS, target=" yes", model=model, method="anchors", seed=0, budget=30)
-    assert not exp.fit["confident"] and exp.fit["precision_lb"] < 0.95
+    assert not exp.fit.confident and exp.fit.precision_lb < 0.95
     assert exp.cost.sequences <= 30
 
 
 def test_single_feature_sentence():
     exp = whyllm.explain("w2", target=" yes", model=planted_model(["w2"]), method="anchors", seed=0)
-    assert exp.fit["anchor"] == [0] and exp.fit["confident"]
+    assert exp.fit.anchor == [0] and exp.fit.confident
 
 
 def test_undeterminable_decision():
@@ -83,15 +83,15 @@ def test_undeterminable_decision():
     with pytest.raises(whyllm.InputError, match="greedy continuation"):
         whyllm.explain(WORDS, target=" yes", model=not_top, method="lore")
     exp = whyllm.explain(WORDS, target=" yes", model=not_top, method="anchors", decision_threshold=-2.0)
-    assert exp.fit["anchor"] == [] and "stays >= -2" in exp.fit["decision"]
+    assert exp.fit.anchor == [] and "stays >= -2" in exp.fit.decision
 
 
 def test_lore_finds_planted_flip():
     model = planted_model(["w3"])  # removing feature 3 flips the output
     exp = whyllm.explain(WORDS, target=" yes", model=model, method="lore", seed=0)
-    assert exp.fit["counterfactuals"][0] == {"perturb": [3], "words": ["w3"], "flips": True}
-    assert exp.fit["rule"] == [{"feature": 3, "word": "w3", "kept": True}]
-    assert exp.fit["fidelity"] == 1.0 and exp.fit["hit"] and exp.fit["c_hit"] == 1.0
+    assert exp.fit.counterfactuals[0] == {"perturb": [3], "words": ["w3"], "flips": True}
+    assert exp.fit.rule == [{"feature": 3, "word": "w3", "kept": True}]
+    assert exp.fit.fidelity == 1.0 and exp.fit.hit and exp.fit.c_hit == 1.0
     assert exp.values[3] == 1.0 and sum(exp.values) == 1.0
 
 
@@ -100,8 +100,8 @@ def test_lore_conjunction_and_seeds():
     a = whyllm.explain(WORDS, target=("yes", "no"), model=model, method="lore", seed=4)
     b = whyllm.explain(WORDS, target=("yes", "no"), model=model, method="lore", seed=4)
     assert a.fit == b.fit
-    assert {tuple(c["perturb"]) for c in a.fit["counterfactuals"]} == {(2,), (5,)}
-    assert {c["feature"] for c in a.fit["rule"]} == {2, 5}
+    assert {tuple(c["perturb"]) for c in a.fit.counterfactuals} == {(2,), (5,)}
+    assert {c["feature"] for c in a.fit.rule} == {2, 5}
 
 
 def test_kl_bounds_by_hand():

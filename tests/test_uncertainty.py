@@ -47,7 +47,7 @@ def exact_shapley(f, words) -> np.ndarray:
 def test_enumeration_is_exact_with_zero_width(additive):
     words = list(WEIGHTS)[:8]
     exp = whyllm.explain(" ".join(words), target=" yes", model=additive, method="kernelshap", budget=2**8)
-    assert exp.exact and exp.fit["exact"] is True
+    assert exp.exact and exp.fit.exact is True
     np.testing.assert_allclose(exp.values, [WEIGHTS[w] for w in words], atol=1e-9)
     assert exp.stderr == (0.0,) * 8
     assert all(lo == v == hi for (lo, hi), v in zip(exp.interval, exp.values))

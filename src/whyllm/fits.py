@@ -1,9 +1,9 @@
 """Typed fits: what each method reports besides its values, one dataclass per kind.
 
 Views dispatch on the type (an anchor is drawn as a rule, a LIME fit as its R^2), JSON carries the
-``kind`` and round-trips exactly, and ``fit["r2"]``-style reads keep working (a fit reads like the
-mapping of its fields; a wrapper's fit falls through to the inner method's). Schema-1 files hold
-untyped dicts; :func:`fit_from_dict` types them from the explanation's method.
+``kind`` and round-trips exactly, and fields are read as attributes (``exp.fit.r2``; a wrapper's
+own fit is ``exp.fit.inner``). Schema-1 files hold untyped dicts; :func:`fit_from_dict` types them
+from the explanation's method.
 """
 
 from __future__ import annotations
@@ -27,37 +27,10 @@ class Fit:
 
     kind: ClassVar[str] = "none"
 
-    # --- reading like a mapping ---------------------------------------------------------------
-    def _names(self) -> list[str]:
-        return [f.name for f in fields(self)]
-
-    def __getitem__(self, key: str) -> Any:
-        if key in self._names():
-            return getattr(self, key)
-        raise KeyError(key)
-
-    def __contains__(self, key: object) -> bool:
-        try:
-            self[key]  # type: ignore[index]
-        except KeyError:
-            return False
-        return True
-
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def keys(self) -> list[str]:
-        return self._names()
-
-    def items(self) -> list[tuple[str, Any]]:
-        return [(k, self[k]) for k in self.keys()]
-
     def summary(self) -> dict[str, Any]:
         """The scalar fields, for one summary line or table."""
-        return {k: v for k, v in self.items() if v is not None and not isinstance(v, (list, dict, Fit))}
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: v for k, v in values.items() if v is not None and not isinstance(v, (list, dict, Fit))}
 
     # --- JSON -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -153,15 +126,9 @@ class LoreFit(Fit):
 
 @dataclass(frozen=True)
 class WrapperFit(Fit):
-    """A wrapper's fit: its own fields, then the inner method's (read through)."""
+    """A wrapper's fit (proxy, focus): its own fields, and the inner method's fit as ``inner``."""
 
-    def __getitem__(self, key: str) -> Any:
-        if key in self._names():
-            return getattr(self, key)
-        return self.inner_fit()[key]
-
-    def inner_fit(self) -> Fit:
-        raise NotImplementedError
+    inner: Fit = field(default_factory=NoFit)
 
 
 @FITS.register("proxy")
@@ -169,14 +136,10 @@ class WrapperFit(Fit):
 class ProxyFit(WrapperFit):
     """Which model sampled, the screens' verdict, the proxy's cost, and the sampler's own fit."""
 
-    inner: Fit = field(default_factory=NoFit)
     samples_by: str = ""
     screen: dict = field(default_factory=dict)
     proxy_cost: dict = field(default_factory=dict)
     kind: ClassVar[str] = "proxy"
-
-    def inner_fit(self) -> Fit:
-        return self.inner
 
     def summary(self) -> dict[str, Any]:
         return {**self.inner.summary(), "samples_by": self.samples_by}
@@ -187,7 +150,6 @@ class ProxyFit(WrapperFit):
 class FocusFit(WrapperFit):
     """The focused neighbourhood, the coarse pass, which model ran each pass, and the fine fit."""
 
-    inner: Fit = field(default_factory=NoFit)
     focus_units: list[str] = field(default_factory=list)
     focus_spans: list = field(default_factory=list)
     inside: list[int] = field(default_factory=list)
@@ -199,14 +161,6 @@ class FocusFit(WrapperFit):
     screen: dict | None = None
     levels: list = field(default_factory=list)
     kind: ClassVar[str] = "focus"
-
-    def inner_fit(self) -> Fit:
-        return self.inner
-
-    def __getitem__(self, key: str) -> Any:
-        if key == "inner_fit":  # the schema-1 name
-            return self.inner
-        return super().__getitem__(key)
 
     def summary(self) -> dict[str, Any]:
         return {"coarse_model": self.coarse_model, **self.inner.summary()}

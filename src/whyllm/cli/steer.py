@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     model = common.load_model_from(args)
     neurons = exp
     if args.random_control:
-        neurons = random_control(model, {n["name"]: n["value"] for n in exp.fit["neurons"]}, exp.prompt,
+        neurons = random_control(model, {n["name"]: n["value"] for n in exp.fit.neurons}, exp.prompt,
                                  seed=args.seed)
     result = steer(prompts, neurons, model=model, language=args.language, target=args.target,
                    max_new_tokens=args.max_new_tokens, every_step=not args.first_step_only)

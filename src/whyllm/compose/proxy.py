@@ -8,7 +8,7 @@ A cheap **proxy** model does the sampling for an expensive **target** model.
   contrast wins; the continuation is, or is not, the greedy choice of both). Otherwise the target
   explains.
 * ``force_proxy=True`` skips both screens: the proxy samples whatever it decides (as AttriBoT's
-  proxy does); the explanation's ``fit["screen"]`` then says ``{"forced": true}``.
+  proxy does); the explanation's ``fit.screen`` then says ``{"forced": true}``.
 * **Task screen** (:func:`screen_task`, once per task): on a sample of task inputs, both models
   explain and each explanation's faithfulness is measured *on the target* (AOPC comprehensiveness);
   with d = q_proxy - margin * q_target (margin 0.9) a sequential one-sided paired t-test asks whether
@@ -18,9 +18,9 @@ A cheap **proxy** model does the sampling for an expensive **target** model.
   the nominal level optimistic; the minimum of five inputs and the 0.99 level keep it conservative
   in practice; the per-input d values are stored so the test can be redone.)
 
-The explanation records which model produced the samples (``fit["samples_by"]``), the screen's
-verdict (``fit["screen"]``), and the cost of each model: ``cost`` is the target's (screening and
-any fallback), ``fit["proxy_cost"]`` the proxy's.
+The explanation records which model produced the samples (``fit.samples_by``), the screen's
+verdict (``fit.screen``), and the cost of each model: ``cost`` is the target's (screening and
+any fallback), ``fit.proxy_cost`` the proxy's.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def screen_task(texts: Sequence[str], target: Any, *, model: LanguageModel, prox
         q_p = target_comprehensiveness(e_p, model, tm)
         verdict.d.append(q_p - margin * q_t)
         verdict.target_calls += tm.sequences + e_p.cost.sequences
-        verdict.proxy_calls += int(e_p.fit["proxy_cost"]["sequences"])
+        verdict.proxy_calls += int(e_p.fit.proxy_cost["sequences"])
         n = len(verdict.d)
         if n < MIN_INPUTS:
             continue

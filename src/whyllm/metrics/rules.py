@@ -15,7 +15,7 @@ from whyllm.models.base import LanguageModel
 def anchor_precision(exp: Explanation, model: LanguageModel, n: int = 500, seed: int = 12345) -> dict:
     """Precision of ``exp``'s anchor on ``n`` fresh perturbations (anchor kept, every other feature
     perturbed with the explanation's probability), drawn with their own generator."""
-    fit = exp.fit.inner_fit() if isinstance(exp.fit, WrapperFit) else exp.fit
+    fit = exp.fit.inner if isinstance(exp.fit, WrapperFit) else exp.fit
     if not isinstance(fit, AnchorFit):
         raise InputError(f"not an Anchors explanation (method {exp.method!r})")
     params = exp.params

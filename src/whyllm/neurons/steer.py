@@ -60,7 +60,7 @@ def neuron_values(source) -> dict[str, float]:
     fit = getattr(source, "fit", None)
     if not isinstance(fit, NeuronFit):
         raise InputError("steer needs a neuron set (whyllm neurons --json) or {name: value}")
-    return {n["name"]: float(n["value"]) for n in fit["neurons"]}
+    return {n["name"]: float(n["value"]) for n in fit.neurons}
 
 
 def random_control(model, values: Mapping[str, float], source_prompt: str, seed: int = 0) -> dict[str, float]:

@@ -140,7 +140,7 @@ def print_faithfulness(metrics: dict, console: Console | None = None) -> None:
 def core_fit(fit: Fit) -> Fit:
     """The fit of the method that sampled, under any wrapper (proxy, focus)."""
     while isinstance(fit, WrapperFit):
-        fit = fit.inner_fit()
+        fit = fit.inner
     return fit
 
 
@@ -149,28 +149,28 @@ def rule_lines(exp: Explanation) -> list[tuple[str, str]]:
     fit = core_fit(exp.fit)
     concepts = exp.feature_kind == "concepts"
     if isinstance(fit, AnchorFit):
-        words = " AND ".join(repr(w) for w in fit["anchor_words"]) or "nothing"
+        words = " AND ".join(repr(w) for w in fit.anchor_words) or "nothing"
         held = (f"the input mentions {words}" if concepts else
-                f"{words} {'is' if len(fit['anchor']) == 1 else 'are'} kept")
-        lines = [(f"IF {held} THEN {fit['decision']}", "bold red"),
-                 (f"precision {fit['precision']:.3f} (confidence bound {fit['precision_lb']:.3f}.."
-                  f"{fit['precision_ub']:.3f}, {fit['samples']} samples) · "
-                  f"coverage {fit['coverage']:.3f}", "")]
-        if not fit.get("confident", True):
-            lines.append((f"warning: {fit.get('warning', 'not confident')}", "yellow"))
+                f"{words} {'is' if len(fit.anchor) == 1 else 'are'} kept")
+        lines = [(f"IF {held} THEN {fit.decision}", "bold red"),
+                 (f"precision {fit.precision:.3f} (confidence bound {fit.precision_lb:.3f}.."
+                  f"{fit.precision_ub:.3f}, {fit.samples} samples) · "
+                  f"coverage {fit.coverage:.3f}", "")]
+        if not fit.confident:
+            lines.append((f"warning: {fit.warning or 'not confident'}", "yellow"))
         return lines
     if isinstance(fit, LoreFit):
         if concepts:
             cond = " AND ".join(f"the input {'mentions' if c['kept'] else 'does not mention'} {c['word']!r}"
-                                for c in fit["rule"])
+                                for c in fit.rule)
         else:
-            cond = " AND ".join(f"{c['word']!r} {'kept' if c['kept'] else 'perturbed'}" for c in fit["rule"])
-        lines = [(f"rule: IF {cond or 'anything'} THEN {fit['decision']}", "bold red")]
-        for c in fit["counterfactuals"]:
+            cond = " AND ".join(f"{c['word']!r} {'kept' if c['kept'] else 'perturbed'}" for c in fit.rule)
+        lines = [(f"rule: IF {cond or 'anything'} THEN {fit.decision}", "bold red")]
+        for c in fit.counterfactuals:
             mark = "flips the output (verified)" if c["flips"] else "does not flip it (checked)"
             lines.append((f"counterfactual: perturb {' + '.join(repr(w) for w in c['words'])} -> {mark}", ""))
-        lines.append((f"fidelity {fit['fidelity']:.3f} · hit {fit['hit']} · c-hit {fit['c_hit']:.2f} · "
-                      f"neighbourhood {fit['neighbourhood']}", ""))
+        lines.append((f"fidelity {fit.fidelity:.3f} · hit {fit.hit} · c-hit {fit.c_hit:.2f} · "
+                      f"neighbourhood {fit.neighbourhood}", ""))
         return lines
     return []
 
