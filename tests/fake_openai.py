@@ -21,7 +21,8 @@ def hashed_logprobs(ids: list[int]) -> list[float]:
     return [-(0.1 + (t % 10) / 10) for t in ids]
 
 
-# what llama_cpp.server 0.3.36 answers to a token-id prompt (seen in tests/test_llamacpp_server.py)
+# what llama_cpp.server 0.3.36 answers to a token-id prompt
+# (seen in tests/integration/test_llamacpp_server.py)
 LLAMA_CPP_REFUSAL = (b'{"error":{"message":"12 validation errors:\\n  {\'type\': \'string_type\', \'loc\': '
                      b'(\'body\', \'prompt\', \'str\'), \'msg\': \'Input should be a valid string\'"}}')
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from whyllm.models.tiny import TinyCausalLM, tiny_hf_model
+from tests.tiny_models import TinyCausalLM, tiny_hf_model
 
 WORDS = ["review", ":", "verdict", "yes", "no", "the", "movie", "was", "great", "and", "fun", "long", "plot"]
 TEMPLATE = "review : {text} verdict"

@@ -1,6 +1,6 @@
 """Bring README.md's example outputs up to date with what the examples print now.
 
-    WHYLLM_README_RECORD=/tmp/readme.jsonl .venv/bin/python -m pytest tests/test_readme.py
+    WHYLLM_README_RECORD=/tmp/readme.jsonl .venv/bin/python -m pytest tests/docs/test_readme.py
     .venv/bin/python -m tests.update_readme /tmp/readme.jsonl
 
 Each shown output that no longer matches is rewritten: where only numbers moved, each number is

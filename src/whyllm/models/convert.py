@@ -102,10 +102,3 @@ def _convert(gguf: Path, target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ModelError(f"cannot convert {gguf}: {exc}") from exc
 
-
-def source_revision(model_dir: Path) -> str | None:
-    """The GGUF hash recorded at conversion (the revision of a converted model)."""
-    f = Path(model_dir) / "whyllm-source.json"
-    if f.is_file():
-        return json.loads(f.read_text())["gguf_sha256"][:16]
-    return None

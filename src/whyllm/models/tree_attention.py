@@ -65,11 +65,6 @@ class KVStore:
         for n in nodes:
             self._kv.pop(id(n), None)
 
-    @property
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for layers in self._kv.values() for kv in layers.values()
-                   for t in kv)
-
 
 class _Group:
     """Sibling nodes (same parent) packed at ``[a, b)`` of the row; they all start at ``start``."""

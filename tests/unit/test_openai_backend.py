@@ -165,25 +165,6 @@ def test_bad_address(tokenizer):
         OpenAIModel("127.0.0.1:8080", "m", tokenizer)
 
 
-@pytest.mark.gemma
-def test_served_gemma_matches_local_gemma(gemma):
-    """A server whose log-probs are the real Gemma's: the backend's echo/logprobs indexing must give
-    the local scorer's numbers, and the same explanation."""
-    import whyllm
-
-    def gemma_logprobs(ids: list[int]) -> list[float]:
-        return [0.0, *gemma.plain_logprobs(ids[:1], ids[1:]).tolist()]
-
-    with FakeOpenAIServer(logprob_fn=gemma_logprobs) as s:
-        model = OpenAIModel(s.url, "gemma", gemma.tokenizer, concurrency=2)
-        ids = gemma.encode("The Eiffel Tower is located in the city of").ids
-        req = ScoreRequest(ids, gemma.encode_continuation(" Paris"))
-        assert np.allclose(model.score([req])[0], gemma.score([req])[0], atol=1e-4)
-        kw = {"method": "kernelshap", "budget": 24, "seed": 0}
-        remote = whyllm.explain("Eiffel Tower in the city of", " Paris", model=model, **kw)
-        local = whyllm.explain("Eiffel Tower in the city of", " Paris", model=gemma, **kw)
-        assert np.allclose(remote.values, local.values, atol=1e-3)
-        assert remote.model.backend == "openai" and remote.cost.sequences == local.cost.sequences
 
 
 @pytest.mark.parametrize("status", [408, 409, 425, 429, 500, 502, 503, 504])
@@ -215,5 +196,5 @@ def test_documented_retry_policy_matches_the_code():
     listed = "HTTP 408, 409, 425, 429, 500, 502, 503 and"
     assert listed in " ".join(backend.__doc__.split()) and sorted(backend.RETRY_STATUS) == [
         408, 409, 425, 429, 500, 502, 503, 504]
-    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     assert "HTTP 408, 409, 425, 429, 500, 502, 503 and 504" in readme

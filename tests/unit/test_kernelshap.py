@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 import whyllm
+from tests.conftest import WEIGHTS
 from whyllm.methods.shapley_design import PairStream, build, shares
 from whyllm.models import ToyModel
-
-from .conftest import WEIGHTS
 
 
 def brute_force_shapley(f, n: int) -> np.ndarray:

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from tests.run_models import slow_additive
-from tests.test_runs import dataset, values_of
+from tests.unit.test_runs import dataset, values_of
 from whyllm.runs import Store, build_config, read_dataset, run_dataset
 
 KILLS = 20

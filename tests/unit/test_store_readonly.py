@@ -23,7 +23,7 @@ from whyllm.cli import main
 from whyllm.runs import Store, build_config, read_dataset, run_dataset
 from whyllm.runs.viewer import make_server
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_store(path: Path, evaluate: bool = True, ids=("a/b", "plain", "x")) -> Path:

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from tests.fake_openai import FakeOpenAIServer, hashed_logprobs
+from tests.tiny_models import save_random_llama
 from whyllm.cost import CostMeter
 from whyllm.models import ScoreCache, ScoreRequest, load_model
 from whyllm.models.fingerprint import weights_fingerprint
 from whyllm.models.openai import OpenAIModel
-from whyllm.models.tiny import save_random_llama
 
 WORDS = ["the", "cat", "sat", "on", "mat", "dog"]
 

@@ -18,7 +18,7 @@ import pytest
 from whyllm.cli import main
 from whyllm.runs import Store, build_config, read_dataset, run_dataset, summarize_store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORDS = ["good", "great", "fine", "bad", "awful", "dull", "not", "the", "movie", "plot"]
 
 

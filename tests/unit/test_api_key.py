@@ -19,7 +19,7 @@ from tests.subprocess_env import child_env
 from whyllm.errors import ModelError
 from whyllm.models.openai import OpenAIModel
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "sk-test-0123456789"
 
 
@@ -58,7 +58,7 @@ class Recorder:
 
 @pytest.fixture
 def tokenizer():
-    from whyllm.models.tiny import word_tokenizer
+    from tests.tiny_models import word_tokenizer
 
     return word_tokenizer(["The", "capital", "of", "France", "is", "Paris."])
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.subprocess_env import child_env
-from tests.test_runs import ARGS, dataset, values_of
+from tests.unit.test_runs import ARGS, dataset, values_of
 from whyllm.cli import main
 from whyllm.runs import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

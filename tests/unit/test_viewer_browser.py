@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from tests.test_viewer import HOSTILE, viewer  # noqa: F401  (the served store of the HTTP tests)
+from tests.unit.test_viewer import HOSTILE, viewer  # noqa: F401  (the served store of the HTTP tests)
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException  # noqa: E402

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.tiny_models import save_random_llama
 from whyllm.cost import CostMeter
 from whyllm.models import ScoreRequest, load_model
-from whyllm.models.tiny import save_random_llama
 
 WORDS = ["the", "cat", "sat", "on", "mat", "dog", "ran", "far", "away", "home"]
 

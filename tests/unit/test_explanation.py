@@ -11,11 +11,10 @@ from rich.console import Console
 
 import whyllm
 from tests.chat_models import ScriptedChat
+from tests.conftest import WEIGHTS
 from whyllm.methods import METHODS
 from whyllm.models import ToyModel, additive_model
 from whyllm.objective import PromptObjective
-
-from .conftest import WEIGHTS
 
 TEXT = " ".join(WEIGHTS)
 

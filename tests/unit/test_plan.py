@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 import whyllm
+from tests.conftest import WEIGHTS
 from whyllm.cost import CostMeter
 from whyllm.models import ScoreRequest, ToyModel, additive_model
 from whyllm.models.plan import PrefixTree, Schedule
-
-from .conftest import WEIGHTS
 
 TEXT = " ".join(WEIGHTS)
 

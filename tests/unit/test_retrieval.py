@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import SHARED_DATA
 from whyllm.errors import InputError
 from whyllm.features.segmenters import paragraphs
 from whyllm.tasks.retrieval import load_nq_open, retrieval_prompt
-
-from .conftest import SHARED_DATA
 
 NQ = SHARED_DATA / "nq_open" / "nq-open-oracle.jsonl.gz"
 

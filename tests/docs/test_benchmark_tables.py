@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import SHARED_DATA
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 RUNS = [
     (["--set", "sst2", "--set", "counterfact", "-n", "20"], RESULTS),

@@ -22,7 +22,7 @@ import pytest
 
 from tests.readme_examples import README, blocks, commands, matches, run_python
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PYTHON = [b for b in blocks() if b.lang == "python"]
 CONSOLE = [b for b in blocks()
            if b.lang == "console" and any(ln.startswith("$ ") for ln in b.text.splitlines())]
@@ -44,7 +44,7 @@ def workdir(tmp_path_factory):
     for f in (ROOT / "examples").iterdir():
         shutil.copy(f, folder / f.name)
     try:
-        from tests.test_celltype_anndata import planted_adata
+        from tests.unit.test_celltype_anndata import planted_adata
 
         adata = planted_adata()
         adata.obs["cell_type"] = adata.obs["label"].map({"tcell": "T cell", "bcell": "B cell",

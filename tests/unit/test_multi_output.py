@@ -19,7 +19,7 @@ from whyllm.targets import span
 
 WORDS = ["red", "green", "blue", "cyan"]
 ANSWER = ["A0", "A1", "A2", "A3"]
-DATA = Path(__file__).parent / "data" / "v1"
+DATA = Path(__file__).resolve().parents[1] / "data" / "v1"
 
 
 def identity_model() -> ToyModel:

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import whyllm
+from tests.conftest import WEIGHTS
 from whyllm.methods.stopping import AutoBudget
 from whyllm.models import ToyModel
 from whyllm.models.toy import additive_model
 
-from .conftest import WEIGHTS
 from .test_kernelshap import brute_force_shapley
 
 WORDS = ["w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9"]

@@ -43,7 +43,7 @@ def test_celltype_cli_marker_table(gemma, tmp_path, monkeypatch, capsys):
 def test_celltype_cli_anndata(gemma, tmp_path, monkeypatch):
     pytest.importorskip("scanpy")
     import whyllm.cli.common
-    from tests.test_celltype_anndata import planted_adata
+    from tests.unit.test_celltype_anndata import planted_adata
 
     monkeypatch.setattr(whyllm.cli.common, "load_model_from", lambda args: gemma)
     path = tmp_path / "planted.h5ad"

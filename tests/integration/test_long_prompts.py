@@ -17,10 +17,9 @@ import pytest
 import torch
 
 import whyllm
+from tests.conftest import SHARED_DATA
 from whyllm.models import ScoreCache, ScoreRequest
 from whyllm.tasks.retrieval import load_nq_open, retrieval_prompt
-
-from .conftest import SHARED_DATA
 
 pytestmark = pytest.mark.gemma
 NQ = SHARED_DATA / "nq_open" / "nq-open-oracle.jsonl.gz"

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 import whyllm
+from tests.conftest import WEIGHTS
 from whyllm.models import ScoreCache, ScoreRequest, ToyModel, additive_model
-
-from .conftest import WEIGHTS
 
 TEXT = " ".join(WEIGHTS)
 

@@ -30,7 +30,7 @@ def reference(folder, prompt: list[int], continuation: list[int]) -> float:
 
 @pytest.fixture(scope="module", params=[True, False], ids=["bos", "no-bos"])
 def tiny(request, tmp_path_factory):
-    from whyllm.models.tiny import save_random_llama
+    from tests.tiny_models import save_random_llama
 
     folder = tmp_path_factory.mktemp("tiny")
     save_random_llama(folder, WORDS, bos=request.param, chat_template=CHAT)
@@ -76,27 +76,3 @@ def test_a_tokenizer_with_no_bos_like_token_is_a_clear_error(tiny, monkeypatch):
     monkeypatch.setattr(model, "bos_like_token", lambda: None)
     with pytest.raises(ModelError, match="no BOS-like token"):
         model.score([ScoreRequest((), (7,))])
-
-
-@pytest.mark.gemma
-def test_real_tokenizers_smollm2_without_bos_and_gemma_with_it(gemma, tmp_path, monkeypatch):
-    import whyllm.cli.common
-    from whyllm.cli import main
-
-    smol = whyllm.load_model("smollm2-135m-instruct", cache=False, dtype="float32")
-    assert not smol.adds_bos and gemma.adds_bos
-    text, target = "The meeting code is 4812. Please join with code", " 4812"
-    for model, start, recorded in ((smol, smol.tokenizer.bos_token_id, "<|im_start|>"),
-                                   (gemma, gemma.tokenizer.bos_token_id, None)):
-        cont = model.encode_continuation(target)
-        want = float(model.plain_logprobs((start,), cont).sum())
-        exp = whyllm.explain(text, target, model=model, method="kernelshap", budget=32)
-        assert exp.base_value == pytest.approx(want, abs=2e-3) and exp.model.empty_context == recorded
-    # the command the bug report gave, on the model without a BOS: no traceback, the choice recorded
-    monkeypatch.setattr(whyllm.cli.common, "load_model_from", lambda args: smol)
-    out = tmp_path / "e.json"
-    assert main(["explain", text, "--target", target, "--model", "smollm2-135m-instruct", "--budget", "32",
-                 "--json", str(out), "--quiet"]) == 0
-    assert whyllm.Explanation.from_json(out.read_text()).model.empty_context == "<|im_start|>"
-    chat = whyllm.explain(text, target, model=smol, method="occlusion", chat=True)
-    assert np.isfinite(chat.base_value) and chat.template.count("<|im_start|>") >= 1
