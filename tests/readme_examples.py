@@ -1,6 +1,7 @@
-"""Read README.md's examples so that tests can run them: Python blocks written as doctests
-(``>>>`` lines and the output they print) and command-line blocks (``$ whyllm ...`` lines and the
-output after each), with an output check that compares numbers within a stated tolerance.
+"""Read the examples of README.md and the documentation's guides so that tests can run them: Python
+blocks written as doctests (``>>>`` lines and the output they print) and command-line blocks
+(``$ whyllm ...`` lines and the output after each), with an output check that compares numbers
+within a stated tolerance.
 
 Tolerance: an integer must match exactly; a decimal number shown with d decimals matches when
 ``|got - shown| <= 0.002 + 0.001 * |shown|`` (the README rounds; float32 on another CPU moves the
@@ -17,7 +18,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 NUMBER = r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?"
 ABS_TOL, REL_TOL = 0.002, 0.001
 
@@ -27,6 +29,12 @@ class Block:
     lang: str  # "python" or "console"
     text: str
     line: int  # 1-based line of the first line of the block's text
+    path: Path = README
+
+    @property
+    def where(self) -> str:
+        """``file:line`` of the block, the file relative to the project root."""
+        return f"{self.path.relative_to(ROOT)}:{self.line}"
 
 
 def blocks(path: Path = README) -> list[Block]:
@@ -37,7 +45,7 @@ def blocks(path: Path = README) -> list[Block]:
             j = i + 1
             while not lines[j].startswith("```"):
                 j += 1
-            out.append(Block(m.group(1) or "console", "\n".join(lines[i + 1:j]) + "\n", i + 2))
+            out.append(Block(m.group(1) or "console", "\n".join(lines[i + 1:j]) + "\n", i + 2, path))
             i = j
         i += 1
     return out
@@ -83,30 +91,30 @@ class TolerantChecker(doctest.OutputChecker):
 
 
 class RecordingRunner(doctest.DocTestRunner):
-    """A doctest runner that also hands each example's output to ``record(line, source, got)``."""
+    """A doctest runner that also hands each example's output to ``record(path, line, source, got)``."""
 
-    def __init__(self, record, line: int, **kw) -> None:
+    def __init__(self, record, block: Block, **kw) -> None:
         super().__init__(**kw)
-        self.record, self.line = record, line
+        self.record, self.block = record, block
 
     def report_success(self, out, test, example, got):
-        self.record(self.line + example.lineno, example.source, got)
+        self.record(self.block.path, self.block.line + example.lineno, example.source, got)
         super().report_success(out, test, example, got)
 
     def report_failure(self, out, test, example, got):
-        self.record(self.line + example.lineno, example.source, got)
+        self.record(self.block.path, self.block.line + example.lineno, example.source, got)
         super().report_failure(out, test, example, got)
 
 
 def run_python(block: Block, globs: dict, record=None) -> tuple[int, str]:
-    """Run one README Python block as a doctest in ``globs``: (failures, report)."""
-    test = doctest.DocTestParser().get_doctest(block.text, globs, f"README.md:{block.line}", str(README),
+    """Run one Python block as a doctest in ``globs``: (failures, report)."""
+    test = doctest.DocTestParser().get_doctest(block.text, globs, block.where, str(block.path),
                                                block.line - 1)
     if not test.examples:
-        raise AssertionError(f"README.md:{block.line}: a Python block without >>> examples is not tested")
+        raise AssertionError(f"{block.where}: a Python block without >>> examples is not tested")
     report: list[str] = []
     kw = {"checker": TolerantChecker(), "optionflags": doctest.ELLIPSIS}
-    runner = RecordingRunner(record, block.line, **kw) if record else doctest.DocTestRunner(**kw)
+    runner = RecordingRunner(record, block, **kw) if record else doctest.DocTestRunner(**kw)
     runner.run(test, out=report.append, clear_globs=False)
     globs.update(test.globs)  # a DocTest runs in a copy: later blocks see what this one defined
     return runner.failures, "".join(report)
@@ -120,7 +128,7 @@ class Command:
 
 
 def _ansi_c(arg: str) -> str:
-    """bash's $'...' quoting (\\n, \\t, ...), as the README's shell lines use it."""
+    """bash's $'...' quoting (\\n, \\t, ...), as the examples' shell lines use it."""
     def unquote(m: re.Match) -> str:
         return shlex.quote(codecs.decode(m.group(1), "unicode_escape"))
 
@@ -148,6 +156,7 @@ def commands(block: Block) -> list[Command]:
             i += 1
         argv = shlex.split(_ansi_c(cmd), comments=True)
         if argv[:1] != ["whyllm"]:
-            raise AssertionError(f"README.md:{block.line + start}: only whyllm commands are run: {cmd}")
+            raise AssertionError(f"{block.path.relative_to(ROOT)}:{block.line + start}: only whyllm commands "
+                                 f"are run: {cmd}")
         out.append(Command(argv[1:], "\n".join(want).strip(), block.line + start))
     return out

@@ -1,6 +1,6 @@
-"""Bring README.md's example outputs up to date with what the examples print now.
+"""Bring the example outputs of README.md and the guides up to date with what they print now.
 
-    WHYLLM_README_RECORD=/tmp/readme.jsonl .venv/bin/python -m pytest tests/docs/test_readme.py
+    WHYLLM_README_RECORD=/tmp/readme.jsonl .venv/bin/python -m pytest tests/docs/test_examples.py
     .venv/bin/python -m tests.update_readme /tmp/readme.jsonl
 
 Each shown output that no longer matches is rewritten: where only numbers moved, each number is
@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import re
 import sys
+from pathlib import Path
 
-from tests.readme_examples import NUMBER, README, _pattern, matches
+from tests.readme_examples import NUMBER, ROOT, _pattern, matches
 
 
 def loose(want: str) -> re.Pattern:
@@ -50,9 +51,18 @@ def renumber(want: str, got: str) -> str | None:
 
 
 def main(path: str) -> int:
-    lines = README.read_text(encoding="utf-8").split("\n")
     with open(path, encoding="utf-8") as f:
         records = [json.loads(x) for x in f]
+    changed = 0
+    for name in sorted({r["file"] for r in records}):
+        changed += update(ROOT / name, [r for r in records if r["file"] == name])
+    print(f"{changed} outputs rewritten")
+    return 0
+
+
+def update(doc: Path, records: list[dict]) -> int:
+    """Rewrite the outputs of ``doc`` that its ``records`` say moved; how many were rewritten."""
+    lines = doc.read_text(encoding="utf-8").split("\n")
     changed = 0
     for r in sorted(records, key=lambda r: -r["line"]):
         # the shown output starts after the source lines (``>>>``/``...`` or ``$`` continuation)
@@ -72,13 +82,12 @@ def main(path: str) -> int:
             continue
         new = renumber(want, got)
         if new is None:
-            print(f"README.md:{i + 1}: text changed, replaced whole:\n{got}\n")
+            print(f"{doc.relative_to(ROOT)}:{i + 1}: text changed, replaced whole:\n{got}\n")
             new = got
         lines[i:j] = new.split("\n")
         changed += 1
-    README.write_text("\n".join(lines), encoding="utf-8")
-    print(f"{changed} outputs rewritten")
-    return 0
+    doc.write_text("\n".join(lines), encoding="utf-8")
+    return changed
 
 
 if __name__ == "__main__":
