@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     model = common.load_model_from(args)
     exp = sufficient_set(text, target, model=model, template=template, features=args.features,
                          perturbation=args.perturbation, tau=args.tau, samples=args.samples,
-                         seed=args.seed, progress=not args.quiet, **options)
+                         seed=args.seed, progress=not args.quiet, **options)  # checked above
     write_outputs(exp, args)
     if not args.quiet:
         exp.print()

@@ -34,7 +34,7 @@ target call).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,6 @@ from whyllm.compose.focus_levels import FocusedObjective, Neighbourhood, free_ca
 from whyllm.compose.proxy import TaskVerdict, decision_on_full
 from whyllm.cost import CostMeter
 from whyllm.engine import (
-    Features,
     assemble,
     attribute,
     budget_record,
@@ -60,25 +59,24 @@ from whyllm.engine import (
 )
 from whyllm.errors import BudgetError, InputError
 from whyllm.explanation import Explanation
-from whyllm.features import DEFAULT_FILLER
 from whyllm.fits import FocusFit
 from whyllm.methods.base import Method
-from whyllm.methods.stopping import AutoBudget, parse_budget
+from whyllm.methods.stopping import AutoBudget
 from whyllm.models.base import LanguageModel
 from whyllm.objective import PromptObjective
 from whyllm.registry import check_params
+from whyllm.request import Options
 
-__all__ = ["FocusedObjective", "coarse_levels", "explain_focus"]
+__all__ = ["FocusOptions", "FocusRun", "FocusedObjective", "coarse_levels", "explain_focus"]
 
 INNER = ("lime", "kernelshap", "occlusion")
-OWN_PARAMS = ("inner", "coarse", "keep", "coarse_budget", "coarse_method", "force_proxy")
 
 
-def outside_values(words, rough: Explanation) -> np.ndarray:
+def outside_values(words, coarse: Explanation) -> np.ndarray:
     """Each word outside the neighbourhood gets its coarse unit's value spread evenly over the
     unit's words (so the ranking still orders the rest of the text by the coarse pass)."""
     values = np.zeros(len(words))
-    for unit, value in zip(rough.features, rough.values):
+    for unit, value in zip(coarse.features, coarse.values):
         members = [j for j, w in enumerate(words) if unit.start <= w.start and w.end <= unit.end]
         for j in members:
             values[j] = value / len(members)
@@ -129,133 +127,208 @@ def coarse_levels(coarse: str | Sequence[str]) -> list[str]:
     return levels
 
 
-def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: LanguageModel | None = None,
-                  inner: str = "lime", coarse: str | Sequence[str] = "sentences", keep: int = 2,
-                  coarse_budget: int | None = None, features: Features = "words", template: str | None = None,
-                  budget: int | str | AutoBudget | None = None, seed: int | None = 0,
-                  perturbation: str = "delete",
-                  filler: str = DEFAULT_FILLER, max_new_tokens: int = 5, progress: bool = False,
-                  chat: bool = False,
-                  task_verdict: TaskVerdict | None = None, coarse_method: str | None = None,
-                  force_proxy: bool = False, record: dict[str, Any] | None = None,
-                  **inner_params: Any) -> Explanation:
-    """Coarse pass (``proxy`` or ``model``), then fine attribution on ``model`` inside the ``keep``
-    most supportive coarse units. ``budget`` bounds the target calls of the whole explanation
-    (screen, a coarse pass on the target, middle levels, fine pass); ``coarse_budget`` the coarse
-    pass. ``coarse="documents,sentences"`` adds a middle level (:mod:`whyllm.compose.focus_levels`)."""
-    levels = coarse_levels(coarse)
-    coarse = levels[0]
-    budget = parse_budget(budget)
-    fine_rule = budget if isinstance(budget, AutoBudget) else None  # auto: each pass by its own rule
-    budget = None if fine_rule is not None else budget
-    if inner not in INNER:
-        raise InputError(f"focus refines with one of {', '.join(INNER)}; got {inner!r}")
-    if keep < 1:
-        raise InputError(f"keep must be at least 1, got {keep}")
-    if task_verdict is not None and proxy is None:
-        raise InputError("a task verdict goes with a proxy (whether the proxy may run the coarse pass)")
-    algo: Method = make_method(inner, inner_params)
-    coarse_method = coarse_method or inner
-    if coarse_method not in INNER:
-        raise InputError(f"the coarse pass runs one of {', '.join(INNER)}; got {coarse_method!r}")
-    coarse_cls = type(make_method(coarse_method, {}))
-    coarse_params = {k: v for k, v in inner_params.items() if k in coarse_cls.param_names()}
-    coarse_algo: Method = make_method(coarse_method, coarse_params)
-    target_meter, coarse_meter = CostMeter(), CostMeter()
-    user_template, template = template, model_template(model, template, chat)
-    units = make_input(model, text, template=template, features=coarse).features
-    words = make_input(model, text, template=template, features=features).features
-    level_units = [make_input(model, text, template=template, features=k).features for k in levels[1:]]
-    if force_proxy and proxy is None:
-        raise InputError("force_proxy goes with a proxy")
-    may_proxy = proxy is not None and (force_proxy or task_verdict is None or task_verdict.authorised)
-    check_focus_budget(algo, words_per_unit(words, units), budget, coarse_budget, may_proxy, coarse_algo)
-    inp, tgt = prepare(model, text, target, template=template, features=features, perturbation=perturbation,
-                       filler=filler, max_new_tokens=max_new_tokens, meter=target_meter)
-    coarse_model, screen = model, None
-    if force_proxy:  # no screens: the proxy runs the coarse pass whatever it decides
-        screen, coarse_model = {"forced": True}, proxy
-    elif proxy is not None:
-        screen = {"task": None if task_verdict is None else task_verdict.authorised}
-    if may_proxy and not force_proxy:  # the instance screen of the proxy strategy: same decision, or no proxy
-        args = (text, tgt, user_template, features, perturbation, filler)
-        t_dec = decision_on_full(model, *args, target_meter, chat=chat)
-        p_dec = decision_on_full(proxy, *args, coarse_meter, chat=chat)
+@dataclass(frozen=True)
+class FocusOptions:
+    """Focus's own parameters: the ``inner`` method of the fine pass (and of the coarse pass unless
+    ``coarse_method`` names another), the ``coarse`` feature kinds (the coarse pass's, then each
+    middle level's), how many coarse units to ``keep``, the coarse pass's budget, and
+    ``force_proxy`` (the proxy runs the coarse pass without screens)."""
+
+    inner: str = "lime"
+    coarse: str | Sequence[str] = "sentences"
+    keep: int = 2
+    coarse_budget: int | None = None
+    coarse_method: str | None = None
+    force_proxy: bool = False
+
+    @classmethod
+    def split(cls, params: dict[str, Any]) -> tuple[FocusOptions, dict[str, Any]]:
+        """``method_params`` -> (focus's own options, the inner method's parameters)."""
+        own = {k: v for k, v in params.items() if k in OWN_PARAMS}
+        return cls(**own), {k: v for k, v in params.items() if k not in OWN_PARAMS}
+
+    def check(self, proxy: LanguageModel | None, task_verdict: TaskVerdict | None) -> None:
+        if self.inner not in INNER:
+            raise InputError(f"focus refines with one of {', '.join(INNER)}; got {self.inner!r}")
+        if self.keep < 1:
+            raise InputError(f"keep must be at least 1, got {self.keep}")
+        if task_verdict is not None and proxy is None:
+            raise InputError("a task verdict goes with a proxy (whether the proxy may run the coarse pass)")
+        if (self.coarse_method or self.inner) not in INNER:
+            raise InputError(f"the coarse pass runs one of {', '.join(INNER)}; got {self.coarse_method!r}")
+        if self.force_proxy and proxy is None:
+            raise InputError("force_proxy goes with a proxy")
+
+
+OWN_PARAMS = tuple(f.name for f in fields(FocusOptions))
+
+
+class FocusRun:
+    """One focus explanation, pass by pass: :meth:`screen` (which model runs the coarse pass),
+    :meth:`coarse_pass`, :meth:`neighbourhood` (the best coarse units, narrowed by any middle
+    levels) and :meth:`fine_pass`. Everything checkable is checked when it is made, before any
+    model call."""
+
+    def __init__(self, text: str, target: Any, model: LanguageModel, proxy: LanguageModel | None,
+                 task_verdict: TaskVerdict | None, options: Options, focus: FocusOptions,
+                 inner_params: dict[str, Any]) -> None:
+        focus.check(proxy, task_verdict)
+        self.text, self.model, self.proxy, self.options, self.focus = text, model, proxy, options, focus
+        self.levels = coarse_levels(focus.coarse)
+        budget = options.budget
+        self.fine_rule = budget if isinstance(budget, AutoBudget) else None  # auto: each pass by its rule
+        self.budget = None if self.fine_rule is not None else budget
+        self.algo: Method = make_method(focus.inner, inner_params)
+        self.coarse_method = focus.coarse_method or focus.inner
+        coarse_cls = type(make_method(self.coarse_method, {}))
+        self.coarse_params = {k: v for k, v in inner_params.items() if k in coarse_cls.param_names()}
+        self.coarse_algo: Method = make_method(self.coarse_method, self.coarse_params)
+        self.target_meter, self.coarse_meter = CostMeter(), CostMeter()
+        self.template = model_template(model, options.template, options.chat)
+        units = make_input(model, text, template=self.template, features=self.levels[0]).features
+        words = make_input(model, text, template=self.template, features=options.features).features
+        self.level_units = [make_input(model, text, template=self.template, features=k).features
+                            for k in self.levels[1:]]
+        self.units_words = words_per_unit(words, units)
+        self.may_proxy = proxy is not None and (focus.force_proxy or task_verdict is None
+                                                or task_verdict.authorised)
+        self.task_verdict = task_verdict
+        check_focus_budget(self.algo, self.units_words, self.budget, focus.coarse_budget, self.may_proxy,
+                           self.coarse_algo)
+        self.input, self.target = prepare(model, text, target, template=self.template,
+                                          features=options.features, perturbation=options.perturbation,
+                                          filler=options.filler, max_new_tokens=options.max_new_tokens,
+                                          meter=self.target_meter)
+
+    def screen(self) -> tuple[LanguageModel, dict | None]:
+        """The model that runs the coarse pass, and the screens' record."""
+        opts, proxy = self.options, self.proxy
+        if self.focus.force_proxy:  # no screens: the proxy runs the coarse pass whatever it decides
+            return proxy, {"forced": True}
+        if proxy is None:
+            return self.model, None
+        screen: dict[str, Any] = {"task": None if self.task_verdict is None else self.task_verdict.authorised}
+        if not self.may_proxy:
+            return self.model, screen
+        # the instance screen of the proxy strategy: the same decision on the full input, or no proxy
+        args = (self.text, self.target, opts.template, opts.features, opts.perturbation, opts.filler)
+        t_dec = decision_on_full(self.model, *args, self.target_meter, chat=opts.chat)
+        p_dec = decision_on_full(proxy, *args, self.coarse_meter, chat=opts.chat)
         screen.update({"instance": "agree" if t_dec is not None and t_dec == p_dec else "disagree",
                        "target_decision": t_dec, "proxy_decision": p_dec})
-        coarse_model = proxy if screen["instance"] == "agree" else model
-    if coarse_model is model and proxy is not None:  # refused by a screen: the target runs both passes
-        check_focus_budget(algo, words_per_unit(words, units), None if budget is None else
-                           int(budget) - target_meter.sequences, coarse_budget, False, coarse_algo)
-    if coarse_budget is None and coarse_model is model:
-        coarse_budget = coarse_split(coarse_algo, len(units), budget, target_meter.sequences)
-    coarse_target = tgt.for_model(coarse_model)
-    rough = explain_on(coarse_model, text, coarse_target, method=coarse_method, features=coarse,
-                       template=user_template, chat=chat, budget=coarse_budget, seed=seed,
-                       perturbation=perturbation, filler=filler,
-                       progress=progress, meter=coarse_meter if coarse_model is proxy else target_meter,
-                       **coarse_params)
-    total = None if budget is None else int(budget)  # the whole explanation's target calls
-    budget = None if total is None else total - target_meter.sequences
-    # the best ``keep`` units, fewer if the fine budget cannot cover their words
-    for n_units in range(min(keep, len(rough.features)), 0, -1):
-        chosen = [int(i) for i in rough.ranking()[:n_units]]
-        spans = [(rough.features[i].start, rough.features[i].end) for i in chosen]
-        inside = np.array([j for j, f in enumerate(inp.features)
-                           if any(s <= f.start and f.end <= e for s, e in spans)], dtype=int)
-        if budget is None or int(budget) >= algo.min_budget(len(inside)) or n_units == 1:
-            break
-    if len(inside) == 0:
-        raise InputError("the focused neighbourhood holds no fine features")
-    objective = PromptObjective(model, inp, tgt, target_meter, progress=progress)
-    hood = Neighbourhood(inside, [rough.features[i].text for i in chosen], spans,
-                         outside_values(inp.features, rough))
-    for kind, kind_units in zip(levels[1:], level_units):
-        left = None if total is None else total - target_meter.sequences
-        hood = refine(hood, kind, kind_units, inp.features, objective, coarse_algo, algo, keep, left, seed)
-    inside = hood.inside
-    fine = FocusedObjective(objective, inside)
-    if total is not None:  # what is left, and the inputs the fine pass needs that are scored already
-        budget = total - target_meter.sequences + free_calls(fine)
-    budget = checked_budget(algo, len(inside), fine_rule if fine_rule is not None else budget)
-    rng = np.random.default_rng(seed)
-    result, used = attribute(algo, fine, budget, rng)
-    values = hood.values
-    values[inside] = result.values
-    fit = FocusFit(inner=result.fit, focus_units=hood.units, focus_spans=hood.spans, inside=inside.tolist(),
-                   coarse_values=list(rough.values),
-                   coarse_features=[f.text for f in rough.features], coarse_model=coarse_model.info.model_id,
-                   samples_by={"coarse": coarse_model.info.model_id, "fine": model.info.model_id},
-                   # the proxy's cost; a coarse pass on the target is part of ``cost``
-                   coarse_cost=coarse_meter.snapshot().to_dict() if proxy is not None else None,
-                   screen=screen, levels=hood.levels)
-    params = {**budget_record(budget, used), "fine_budget": used, "coarse_budget": rough.params["budget"],
-              "inner": inner, "coarse_method": coarse_method, "coarse": ",".join(levels), "keep": keep,
-              "perturbation": perturbation, "max_new_tokens": max_new_tokens,
-              "proxy": None if proxy is None else proxy.info.model_id, **algo.params,
-              **concept_record(features), **(record or {})}
-    if total is not None:
-        params["budget"] = total
-    # the fine pass's matrix covers the neighbourhood only: a focus explanation is scalar
-    whole = replace(result, values=values, fit=fit, matrix=None, base_columns=None, full_columns=None,
-                    uncertainty=focus_uncertainty(result, rough, inp.features, inside, values, rng))
-    return assemble(whole, text=text, template=template, feature_kind=feature_kind(features),
-                    features=inp.features, target=tgt, method="focus", params=params, seed=seed,
-                    model_info=model.info, cost=target_meter.snapshot())
+        return (proxy if screen["instance"] == "agree" else self.model), screen
+
+    def coarse_pass(self, coarse_model: LanguageModel) -> Explanation:
+        """The coarse method's explanation over the coarse units, on ``coarse_model``."""
+        opts, coarse_budget = self.options, self.focus.coarse_budget
+        if coarse_model is self.model and self.proxy is not None:  # a screen refused: the target runs both
+            left = None if self.budget is None else int(self.budget) - self.target_meter.sequences
+            check_focus_budget(self.algo, self.units_words, left, coarse_budget, False, self.coarse_algo)
+        if coarse_budget is None and coarse_model is self.model:
+            coarse_budget = coarse_split(self.coarse_algo, len(self.units_words), self.budget,
+                                         self.target_meter.sequences)
+        meter = self.coarse_meter if coarse_model is self.proxy else self.target_meter
+        return explain_on(coarse_model, self.text, self.target.for_model(coarse_model),
+                          method=self.coarse_method, features=self.levels[0], template=opts.template,
+                          chat=opts.chat, budget=coarse_budget, seed=opts.seed,
+                          perturbation=opts.perturbation, filler=opts.filler, progress=opts.progress,
+                          meter=meter, **self.coarse_params)
+
+    def neighbourhood(self, coarse: Explanation, objective: PromptObjective) -> Neighbourhood:
+        """The best ``keep`` coarse units (fewer if the fine budget cannot cover their words),
+        narrowed by each middle level on the target."""
+        total = None if self.budget is None else int(self.budget)
+        left = None if total is None else total - self.target_meter.sequences
+        features = self.input.features
+        for n_units in range(min(self.focus.keep, len(coarse.features)), 0, -1):
+            chosen = [int(i) for i in coarse.ranking()[:n_units]]
+            spans = [(coarse.features[i].start, coarse.features[i].end) for i in chosen]
+            inside = np.array([j for j, f in enumerate(features)
+                               if any(s <= f.start and f.end <= e for s, e in spans)], dtype=int)
+            if left is None or left >= self.algo.min_budget(len(inside)) or n_units == 1:
+                break
+        if len(inside) == 0:
+            raise InputError("the focused neighbourhood holds no fine features")
+        found = Neighbourhood(inside, [coarse.features[i].text for i in chosen], spans,
+                              outside_values(features, coarse))
+        for kind, kind_units in zip(self.levels[1:], self.level_units):
+            left = None if total is None else total - self.target_meter.sequences
+            found = refine(found, kind, kind_units, features, objective, self.coarse_algo, self.algo,
+                           self.focus.keep, left, self.options.seed)
+        return found
+
+    def fine_pass(self, coarse_model: LanguageModel, coarse: Explanation, objective: PromptObjective,
+                  found: Neighbourhood, screen: dict | None) -> Explanation:
+        """The inner method on the target inside the neighbourhood, assembled with the rest."""
+        opts, focus, model = self.options, self.focus, self.model
+        inside = found.inside
+        fine = FocusedObjective(objective, inside)
+        total = None if self.budget is None else int(self.budget)
+        budget = None if total is None else total - self.target_meter.sequences + free_calls(fine)
+        rule = self.fine_rule if self.fine_rule is not None else budget
+        budget = checked_budget(self.algo, len(inside), rule)
+        rng = np.random.default_rng(opts.seed)
+        result, used = attribute(self.algo, fine, budget, rng)
+        values = found.values
+        values[inside] = result.values
+        fit = FocusFit(inner=result.fit, focus_units=found.units, focus_spans=found.spans,
+                       inside=inside.tolist(), coarse_values=list(coarse.values),
+                       coarse_features=[f.text for f in coarse.features],
+                       coarse_model=coarse_model.info.model_id,
+                       samples_by={"coarse": coarse_model.info.model_id, "fine": model.info.model_id},
+                       # the proxy's cost; a coarse pass on the target is part of ``cost``
+                       coarse_cost=self.coarse_meter.snapshot().to_dict() if self.proxy is not None else None,
+                       screen=screen, levels=found.levels)
+        params = {**budget_record(budget, used), "fine_budget": used,
+                  "coarse_budget": coarse.params["budget"], "inner": focus.inner,
+                  "coarse_method": self.coarse_method, "coarse": ",".join(self.levels), "keep": focus.keep,
+                  "perturbation": opts.perturbation, "max_new_tokens": opts.max_new_tokens,
+                  "proxy": None if self.proxy is None else self.proxy.info.model_id, **self.algo.params,
+                  **concept_record(opts.features), **(opts.record or {})}
+        if total is not None:
+            params["budget"] = total
+        # the fine pass's matrix covers the neighbourhood only: a focus explanation is scalar
+        whole = replace(result, values=values, fit=fit, matrix=None, base_columns=None, full_columns=None,
+                        uncertainty=focus_uncertainty(result, coarse, self.input.features, inside, values,
+                                                      rng))
+        return assemble(whole, text=self.text, template=self.template,
+                        feature_kind=feature_kind(opts.features),
+                        features=self.input.features, target=self.target, method="focus", params=params,
+                        seed=opts.seed, model_info=model.info, cost=self.target_meter.snapshot())
+
+    def run(self) -> Explanation:
+        coarse_model, screen = self.screen()
+        coarse = self.coarse_pass(coarse_model)
+        objective = PromptObjective(self.model, self.input, self.target, self.target_meter,
+                                    progress=self.options.progress)
+        return self.fine_pass(coarse_model, coarse, objective, self.neighbourhood(coarse, objective), screen)
 
 
-def focus_uncertainty(result, rough: Explanation, words, inside: np.ndarray, values: np.ndarray,
+def explain_focus(text: str, target: Any, *, model: LanguageModel, proxy: LanguageModel | None = None,
+                  task_verdict: TaskVerdict | None = None, options: Options | None = None,
+                  focus: FocusOptions | None = None, inner_params: dict[str, Any] | None = None
+                  ) -> Explanation:
+    """Coarse pass (``proxy`` or ``model``), then fine attribution on ``model`` inside the ``keep``
+    most supportive coarse units. ``options.budget`` bounds the target calls of the whole
+    explanation (screen, a coarse pass on the target, middle levels, fine pass);
+    ``focus.coarse_budget`` the coarse pass. ``coarse="documents,sentences"`` adds a middle level
+    (:mod:`whyllm.compose.focus_levels`)."""
+    return FocusRun(text, target, model, proxy, task_verdict, options or Options(), focus or FocusOptions(),
+                    inner_params or {}).run()
+
+
+def focus_uncertainty(result, coarse: Explanation, words, inside: np.ndarray, values: np.ndarray,
                       rng: np.random.Generator):
     """The fine pass's errors inside the neighbourhood; outside, each coarse unit's error spread as
     its value is (divided by its words). Top-k sets are checked on independent normal errors."""
     if result.uncertainty is None:
         return None
-    se = outside_values(words, replace(rough, values=tuple(
-        0.0 if rough.stderr is None or not np.isfinite(s) else s for s in (rough.stderr or ()))))
+    se = outside_values(words, replace(coarse, values=tuple(
+        0.0 if coarse.stderr is None or not np.isfinite(s) else s for s in (coarse.stderr or ()))))
     se[inside] = result.uncertainty.stderr
     if not np.all(np.isfinite(se)):
         return uncertainty.unknown(values, "focus", result.uncertainty.estimand)
-    if result.uncertainty.kind == "exact" and rough.exact:
+    if result.uncertainty.kind == "exact" and coarse.exact:
         return uncertainty.exact(values, "focus: the fine pass's and the coarse pass's values")
     return uncertainty.from_covariance(values, np.diag(se**2), "focus",
                                        f"inside: {result.uncertainty.estimand}; outside: the coarse "
@@ -285,6 +358,7 @@ class Focus(Strategy):
 
     def explain(self, call: Call) -> Explanation:
         verdict = call.task_verdict
+        focus, inner_params = FocusOptions.split(call.method_params)
         return explain_focus(call.text, call.target, model=call.model, proxy=call.proxy,
                              task_verdict=TaskVerdict.load(verdict) if isinstance(verdict, str) else verdict,
-                             **call.options.kwargs(), **call.method_params)
+                             options=call.options, focus=focus, inner_params=inner_params)

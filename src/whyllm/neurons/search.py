@@ -19,16 +19,19 @@ confidence bound (Ribeiro et al. 2018, "Anchors: High-Precision Model-Agnostic E
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from whyllm.errors import InputError
-from whyllm.features import DEFAULT_FILLER
 from whyllm.methods.bandit import mean_lower_bound
 from whyllm.neurons.hooks import Clamp
 from whyllm.neurons.runner import NeuronRunner, RunResult
 from whyllm.neurons.setup import NeuronProblem
+from whyllm.registry import check_params
+from whyllm.request import Options
 
 SLACK = 1.0  # margin (log-prob / logit units) beyond which a kept output counts as safe
 
@@ -108,61 +111,97 @@ class SetSearch:
         return kept
 
 
+@dataclass(frozen=True)
+class SearchOptions:
+    """The neuron search's own parameters: the precision ``tau`` to reach at confidence 1 - ``delta``
+    (KL bound), the perturbed prompts it searches on (``samples``) and checks on (``held_out``), each
+    word's deletion probability, the candidate ``pool``, the candidates ``verify``-ed by real clamped
+    passes each step, the largest set, the decision threshold and prompts per forward."""
+
+    tau: float = 0.9
+    delta: float = 0.1
+    samples: int = 64
+    held_out: int = 200
+    sample_proba: float = 0.5
+    pool: int = 1000
+    verify: int = 8
+    max_size: int = 256
+    decision_threshold: float | None = None
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.tau < 1:
+            raise InputError(f"tau must be in [0.5, 1), got {self.tau}")
+        if self.samples < 8 or self.held_out < 1:
+            raise InputError("samples must be at least 8 and held_out at least 1")
+
+    def record(self) -> dict[str, Any]:
+        """What the neuron set's params keep (prompts per forward is not a result's property)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "batch_size"}
+
+
+SEARCH_PARAMS = tuple(f.name for f in fields(SearchOptions))
+#: the shared options (:class:`~whyllm.request.Options`) the neuron search reads
+SHARED_PARAMS = ("features", "template", "perturbation", "filler", "max_new_tokens", "seed", "progress")
+
+
 def sufficient_set(text: str, target: str | Sequence[str] | None = None, *, model=None,
-                   template: str | None = None, features: str = "words", perturbation: str = "delete",
-                   filler: str = DEFAULT_FILLER, tau: float = 0.9, delta: float = 0.1, samples: int = 64,
-                   held_out: int = 200, sample_proba: float = 0.5, pool: int = 1000, verify: int = 8,
-                   max_size: int = 256, decision_threshold: float | None = None, max_new_tokens: int = 5,
-                   seed: int | None = 0, progress: bool = False, batch_size: int = 32):
+                   options: Options | None = None, search: SearchOptions | None = None, **params: Any):
     """The smallest set of MLP neurons (found greedily) that keeps ``target``'s decision when enforced
     at the last prompt position while the input is perturbed. Returns a :class:`NeuronSet` whose
     ``fit`` holds the neurons (names, original values, predicates), the enforced precision with its
     confidence bound on ``held_out`` fresh perturbations, the unenforced precision on the same
-    perturbations (the baseline), and the model work in ``cost``."""
-    if not 0.5 <= tau < 1:
-        raise InputError(f"tau must be in [0.5, 1), got {tau}")
-    if samples < 8 or held_out < 1:
-        raise InputError("samples must be at least 8 and held_out at least 1")
-    problem = NeuronProblem.build(text, target, model=model, template=template, features=features,
-                                  perturbation=perturbation, filler=filler, sample_proba=sample_proba,
-                                  decision_threshold=decision_threshold, max_new_tokens=max_new_tokens,
-                                  seed=seed, batch_size=batch_size)
-    search_prompts = problem.perturbed(samples)
+    perturbations (the baseline), and the model work in ``cost``.
+
+    ``options`` are the shared request options (template, features, perturbation, seed, ...),
+    ``search`` the search's own (:class:`SearchOptions`); ``params`` set fields of either by name
+    (``template=..., seed=0, tau=0.95``), and a name of neither is an :class:`InputError`."""
+    options, search = search_request(options, search, params)
+    problem = NeuronProblem.build(text, target, model=model, template=options.template,
+                                  features=options.features, perturbation=options.perturbation,
+                                  filler=options.filler, sample_proba=search.sample_proba,
+                                  decision_threshold=search.decision_threshold,
+                                  max_new_tokens=options.max_new_tokens, seed=options.seed,
+                                  batch_size=search.batch_size)
+    search_prompts = problem.perturbed(search.samples)
     runner = problem.runner(search_prompts)
-    with tqdm(desc="neurons", unit="pass", leave=False, disable=not progress) as bar:
-        search = SetSearch(problem, runner, tau, delta, pool, verify, max_size, bar)
-        start = search.run([], grad=True)
-        chosen, res = search.grow(start)
-        confident = search.accepted(res)
+    with tqdm(desc="neurons", unit="pass", leave=False, disable=not options.progress) as bar:
+        greedy = SetSearch(problem, runner, search.tau, search.delta, search.pool, search.verify,
+                           search.max_size, bar)
+        start = greedy.run([], grad=True)
+        chosen, res = greedy.grow(start)
+        confident = greedy.accepted(res)
         if confident:
-            chosen = search.prune(chosen)
-        check = problem.precision(chosen, problem.perturbed(held_out, held_out=True))
+            chosen = greedy.prune(chosen)
+        check = problem.precision(chosen, problem.perturbed(search.held_out, held_out=True))
         bar.update(2)
-    fit = problem.report(chosen, check, delta)
-    fit.update({"search_samples": samples, "search_precision_unenforced": start.precision,
-                "confident": bool(confident), "trace": search.trace})
+    fit = problem.report(chosen, check, search.delta)
+    fit.update({"search_samples": search.samples, "search_precision_unenforced": start.precision,
+                "confident": bool(confident), "trace": greedy.trace})
     if not confident:
-        fit["warning"] = (f"no set of up to {max_size} neurons reached precision {tau} with confidence "
-                          f"{1 - delta:g} on the search samples; this is the best set found")
-    params = {"tau": tau, "delta": delta, "samples": samples, "held_out": held_out,
-              "sample_proba": sample_proba,
-              "pool": pool, "verify": verify, "max_size": max_size, "perturbation": perturbation,
-              "max_new_tokens": max_new_tokens, "decision_threshold": decision_threshold}
+        fit["warning"] = (f"no set of up to {search.max_size} neurons reached precision {search.tau} "
+                          f"with confidence {1 - search.delta:g} on the search samples; this is the best "
+                          "set found")
+    params = {**search.record(), "perturbation": options.perturbation,
+              "max_new_tokens": options.max_new_tokens}
     params.update(problem.input.perturber.recorded())
     return problem.result(fit, params)
 
 
+def search_request(options: Options | None, search: SearchOptions | None, params: dict[str, Any]
+                   ) -> tuple[Options, SearchOptions]:
+    """The typed options of one search: ``options`` and ``search`` with ``params`` set by name."""
+    check_params("the neuron search", params, SHARED_PARAMS + SEARCH_PARAMS)
+    options = (options or Options()).but(**{k: v for k, v in params.items() if k in SHARED_PARAMS})
+    search = replace(search or SearchOptions(), **{k: v for k, v in params.items() if k in SEARCH_PARAMS})
+    return options, search
+
 
 #: ``sufficient_set``'s parameters the command line sets from its own flags
-_SET_BY_FLAGS = ("text", "target", "model", "template", "features", "perturbation", "tau", "samples", "seed",
-                 "progress")
+_SET_BY_FLAGS = ("template", "features", "perturbation", "tau", "samples", "seed", "progress")
 
 
 def check_search_params(params: dict) -> None:
     """Refuse a parameter :func:`sufficient_set` does not take (``whyllm neurons --option``)."""
-    import inspect
-
-    from whyllm.registry import check_params
-
-    valid = tuple(p for p in inspect.signature(sufficient_set).parameters if p not in _SET_BY_FLAGS)
+    valid = tuple(p for p in SHARED_PARAMS + SEARCH_PARAMS if p not in _SET_BY_FLAGS)
     check_params("the neuron search", params, valid)
