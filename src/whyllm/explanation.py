@@ -14,7 +14,7 @@ from whyllm.errors import InputError
 from whyllm.features.prompt_input import Feature
 from whyllm.fits import Fit, NoFit, fit_from_dict
 from whyllm.models.base import ModelInfo
-from whyllm.registry import VIEWS
+from whyllm.registry import VIEWS, render
 from whyllm.targets import Output, Target
 
 
@@ -240,11 +240,7 @@ class Explanation:
         return VIEWS.get("narrate")(self, model, max_new_tokens=max_new_tokens)
 
     def to_html(self, path: str | None = None) -> str:
-        page = VIEWS.get("html")(self)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(page)
-        return page
+        return render("html", self, path)
 
     def _repr_html_(self) -> str:
         return VIEWS.get("fragment")(self)

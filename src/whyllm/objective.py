@@ -79,7 +79,26 @@ class NeighbourhoodObjective(Objective, Protocol):
     def describe_output(self) -> str: ...
 
 
-class PromptObjective:
+class MemoisedObjective:
+    """What the objectives that score each distinct input once share: the target's outputs, the
+    memo's size as the evaluations a budget counts, and the target's reduction of the columns."""
+
+    target: Target
+    _memo: dict
+
+    @property
+    def n_outputs(self) -> int:
+        return self.target.n_outputs
+
+    @property
+    def evaluations(self) -> int:
+        return len(self._memo)
+
+    def reduce(self, cols: np.ndarray) -> np.ndarray:
+        return self.target.reduce(cols)
+
+
+class PromptObjective(MemoisedObjective):
     """Scores a (m, n) boolean mask matrix (True = feature kept) in one batched call of the model;
     :meth:`columns_ids` does the same for token-id sequences (samples with model-proposed words).
     Every distinct input is scored once per explanation (memoised), and ``evaluations`` counts
@@ -99,14 +118,6 @@ class PromptObjective:
     @property
     def n_features(self) -> int:
         return self.input.n_features
-
-    @property
-    def n_outputs(self) -> int:
-        return self.target.n_outputs
-
-    @property
-    def evaluations(self) -> int:
-        return len(self._memo)
 
     def _ensure(self, seqs: Sequence[tuple[int, ...]]) -> None:
         todo = list(dict.fromkeys(s for s in seqs if s not in self._memo))
@@ -159,9 +170,6 @@ class PromptObjective:
     def value(self, masks: np.ndarray) -> np.ndarray:
         """(samples,): the explained value for each mask (the target's reduction of its columns)."""
         return self.score_ids(self._seqs(masks))
-
-    def reduce(self, cols: np.ndarray) -> np.ndarray:
-        return self.target.reduce(cols)
 
     def sample_weights(self, masks: np.ndarray) -> np.ndarray:
         """Each sample's weight in a surrogate: 1, unless the input says otherwise (a concept

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -50,6 +51,22 @@ def check_params(owner: str, params: dict[str, Any], valid: tuple[str, ...]) -> 
         hint = f"; did you mean {close[0]!r}?" if close else ""
         takes = ", ".join(valid) if valid else "no parameters"
         raise InputError(f"{owner} has no parameter {key!r}{hint} (it takes: {takes})")
+
+
+def init_param_names(cls: type) -> tuple[str, ...]:
+    """The keyword arguments of ``cls.__init__`` (scikit-learn's rule for what a parameter is)."""
+    sig = inspect.signature(cls.__init__)
+    return tuple(p.name for p in list(sig.parameters.values())[1:]
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+def render(view: str, result: Any, path: str | None = None) -> str:
+    """The page the registered ``view`` makes of ``result``, also written to ``path`` if given."""
+    page = VIEWS.get(view)(result)
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(page)
+    return page
 
 
 # how results are shown: ``html``, ``fragment``, ``terminal``, ``narrate`` (an Explanation) and

@@ -9,7 +9,6 @@ counted as target calls).
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -17,7 +16,7 @@ from whyllm.cost import GeneratorCost
 from whyllm.errors import InputError
 from whyllm.features.concepts import Concept, ConceptSet
 from whyllm.models.base import LanguageModel
-from whyllm.registry import Registry, check_params
+from whyllm.registry import Registry, check_params, init_param_names
 
 #: every option name an extractor may take (what the engine takes out of the method's parameters)
 OPTIONS = ("extractor", "concepts", "k", "layer", "distance", "extractor_model", "on_malformed",
@@ -36,9 +35,7 @@ class Extractor(ABC):
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
-        sig = inspect.signature(cls.__init__)
-        return tuple(p.name for p in list(sig.parameters.values())[1:]
-                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        return init_param_names(cls)
 
     @classmethod
     def create(cls, options: dict[str, Any]) -> Extractor:

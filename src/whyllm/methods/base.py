@@ -7,7 +7,6 @@ seed) and never mutates its inputs.
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -17,7 +16,7 @@ import numpy as np
 from whyllm.errors import BudgetError
 from whyllm.fits import Fit, NoFit
 from whyllm.objective import Objective
-from whyllm.registry import Registry, check_params
+from whyllm.registry import Registry, check_params, init_param_names
 from whyllm.uncertainty import Uncertainty
 
 
@@ -85,9 +84,7 @@ class Method(ABC):
     @classmethod
     def param_names(cls) -> tuple[str, ...]:
         """The method's parameters: the keyword arguments of its ``__init__`` (scikit-learn's rule)."""
-        sig = inspect.signature(cls.__init__)
-        return tuple(p.name for p in list(sig.parameters.values())[1:]
-                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        return init_param_names(cls)
 
     @classmethod
     def create(cls, params: dict[str, Any]) -> Method:

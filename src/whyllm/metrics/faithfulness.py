@@ -47,20 +47,22 @@ def sufficiency(prob: ProbFn, order: np.ndarray, bins: Sequence[float] = BINS) -
     return p[0] - p[1:]
 
 
-def deletion_curve(prob: ProbFn, order: np.ndarray) -> np.ndarray:
+def order_curve(prob: ProbFn, order: np.ndarray, insert: bool) -> np.ndarray:
+    """The target's probability as the features in ``order`` are deleted one by one from the full
+    input, or (``insert``) inserted one by one into the empty one (Petsiuk et al. 2018, RISE)."""
     n = len(order)
-    masks = np.ones((n + 1, n), dtype=bool)
+    masks = np.full((n + 1, n), not insert, dtype=bool)
     for k in range(1, n + 1):
-        masks[k, order[:k]] = False
+        masks[k, order[:k]] = insert
     return prob(masks)
+
+
+def deletion_curve(prob: ProbFn, order: np.ndarray) -> np.ndarray:
+    return order_curve(prob, order, insert=False)
 
 
 def insertion_curve(prob: ProbFn, order: np.ndarray) -> np.ndarray:
-    n = len(order)
-    masks = np.zeros((n + 1, n), dtype=bool)
-    for k in range(1, n + 1):
-        masks[k, order[:k]] = True
-    return prob(masks)
+    return order_curve(prob, order, insert=True)
 
 
 def auc(curve: np.ndarray) -> float:

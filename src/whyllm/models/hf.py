@@ -23,12 +23,12 @@ import torch
 
 from whyllm.cost import CostMeter
 from whyllm.errors import ModelError
-from whyllm.models.base import Encoding, LanguageModel, ScoreRequest
+from whyllm.models.base import LanguageModel, ScoreRequest
 from whyllm.models.cache import ScoreCache
 from whyllm.models.fingerprint import weights_fingerprint
 from whyllm.models.hf_white_box import HFWhiteBox, cache_argument, head_logits, returned_cache
 from whyllm.models.precision import default_max_batch_tokens
-from whyllm.models.tokenizer import bos_like, hf_encode
+from whyllm.models.tokenizer import TokenizedByHF
 from whyllm.models.tree_attention import KVStore, PackedBatch, packed_attention, register
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ FLUSH_TOKENS = 1024  # computed tokens after which buffered output positions are
 PROBE_TOLERANCE = 1e-4
 
 
-class HFModel(LanguageModel):
+class HFModel(TokenizedByHF, LanguageModel):
     """A transformers ``AutoModelForCausalLM`` + fast tokenizer."""
 
     backend = "hf"
@@ -75,16 +75,6 @@ class HFModel(LanguageModel):
         self.model.to(device=device, dtype=dtype)
         self._sync_placement()
         return self
-
-    # --- tokenizer -------------------------------------------------------------------------
-    def encode(self, text: str, add_special_tokens: bool = True) -> Encoding:
-        return hf_encode(self.tokenizer, text, add_special_tokens)
-
-    def bos_like_token(self) -> int | None:
-        return bos_like(self.tokenizer)
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
 
     # --- the white box ---------------------------------------------------------------------
     def white_box(self) -> HFWhiteBox:

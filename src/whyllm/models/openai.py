@@ -34,10 +34,10 @@ import numpy as np
 
 from whyllm.cost import CostMeter
 from whyllm.errors import ModelError
-from whyllm.models.base import Encoding, LanguageModel, ScoreRequest
+from whyllm.models.base import LanguageModel, ScoreRequest
 from whyllm.models.cache import ScoreCache
 from whyllm.models.http import HTTPFailure, JSONClient, Retryable, check_base_url
-from whyllm.models.tokenizer import bos_like, hf_encode
+from whyllm.models.tokenizer import TokenizedByHF
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -67,7 +67,7 @@ def resolve_api_key(api_key: str | None, api_key_env: str | None) -> str | None:
     return os.environ.get("OPENAI_API_KEY") or None
 
 
-class OpenAIModel(LanguageModel):
+class OpenAIModel(TokenizedByHF, LanguageModel):
     """A served model; ``tokenizer`` is a transformers tokenizer identical to the server's."""
 
     backend = "openai"
@@ -129,16 +129,6 @@ class OpenAIModel(LanguageModel):
 
     def __repr__(self) -> str:  # no API key here
         return f"OpenAIModel(base_url={self.base_url!r}, model={self.model_name!r})"
-
-    # --- tokenizer -------------------------------------------------------------------------
-    def encode(self, text: str, add_special_tokens: bool = True) -> Encoding:
-        return hf_encode(self.tokenizer, text, add_special_tokens)
-
-    def bos_like_token(self) -> int | None:
-        return bos_like(self.tokenizer)
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
 
     # --- HTTP --------------------------------------------------------------------------------
     def _post(self, path: str, body: dict) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from whyllm.errors import ModelError
@@ -23,6 +24,22 @@ def bos_like(tokenizer) -> int | None:
         if isinstance(tok, int):
             return tok
     return None
+
+
+class TokenizedByHF:
+    """The tokenizer part of a backend whose ``tokenizer`` is a transformers tokenizer (the local
+    ``hf`` backend and served models, which must use the served model's own tokenizer)."""
+
+    tokenizer: object
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> Encoding:
+        return hf_encode(self.tokenizer, text, add_special_tokens)
+
+    def bos_like_token(self) -> int | None:
+        return bos_like(self.tokenizer)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
 
 
 def load_tokenizer(path: str | Path):

@@ -20,7 +20,7 @@ from whyllm.explanation import parse_json_object
 from whyllm.features import Feature
 from whyllm.fits import NeuronFit, fit_from_dict
 from whyllm.models.base import ModelInfo
-from whyllm.registry import VIEWS
+from whyllm.registry import VIEWS, render
 from whyllm.targets import Target
 
 KIND = "neurons"
@@ -85,8 +85,4 @@ class NeuronSet:
         VIEWS.get("neurons-terminal")(self, console)
 
     def to_html(self, path: str | None = None) -> str:
-        page = VIEWS.get("neurons-html")(self)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(page)
-        return page
+        return render("neurons-html", self, path)

@@ -118,14 +118,18 @@ class SearchOptions:
     word's deletion probability, the candidate ``pool``, the candidates ``verify``-ed by real clamped
     passes each step, the largest set, the decision threshold and prompts per forward."""
 
+    # the goal: precision tau at confidence 1 - delta
     tau: float = 0.9
     delta: float = 0.1
+    # the perturbed prompts
     samples: int = 64
     held_out: int = 200
     sample_proba: float = 0.5
+    # the greedy search
     pool: int = 1000
     verify: int = 8
     max_size: int = 256
+    # the decision, and prompts per forward
     decision_threshold: float | None = None
     batch_size: int = 32
 

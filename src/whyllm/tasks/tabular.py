@@ -32,6 +32,7 @@ from whyllm.errors import InputError
 from whyllm.explanation import Explanation
 from whyllm.features.prompt_input import Feature
 from whyllm.models.base import ModelInfo
+from whyllm.objective import MemoisedObjective
 from whyllm.targets.base import Output
 from whyllm.targets.continuation import Continuation
 from whyllm.targets.contrast import Contrast
@@ -114,7 +115,7 @@ class _RowInput:
         return len(self._features)
 
 
-class TabularObjective:
+class TabularObjective(MemoisedObjective):
     """Masks (True = column kept) -> the target's value: an :class:`~whyllm.objective.Objective`
     (and a :class:`~whyllm.objective.NeighbourhoodObjective`, with the paper's Gaussian
     :meth:`neighbourhood`), counting distinct evaluations."""
@@ -131,14 +132,6 @@ class TabularObjective:
     def n_features(self) -> int:
         return len(self.x)
 
-    @property
-    def n_outputs(self) -> int:
-        return self.target.n_outputs
-
-    @property
-    def evaluations(self) -> int:
-        return len(self._memo)
-
     def _columns(self, X: np.ndarray) -> np.ndarray:
         return self._columns_from(self.model.logprobs(X, self.meter))
 
@@ -153,9 +146,6 @@ class TabularObjective:
 
     def value(self, masks: np.ndarray) -> np.ndarray:
         return self.reduce(self(masks))
-
-    def reduce(self, cols: np.ndarray) -> np.ndarray:
-        return self.target.reduce(cols)
 
     def sample_weights(self, masks: np.ndarray) -> np.ndarray:
         return np.ones(len(np.atleast_2d(masks)))
