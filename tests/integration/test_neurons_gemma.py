@@ -60,3 +60,22 @@ def test_cached_heads_match_plain_forwards_and_the_scorer(problem, gemma):
 def test_steering_with_nothing_enforced_is_plain_greedy(gemma):
     res = steer(["English: water\nFrench:"], {}, model=gemma, target=" eau", max_new_tokens=3)
     assert res.rows[0]["steered"] == res.rows[0]["unsteered"] and res.success_rate == 1.0
+
+
+def test_the_search_scores_through_the_plan_as_the_stored_runner_did(gemma, problem):
+    """The runner's values and margins on the stored cases equal those of the runner it replaced
+    (padded batches over per-row head caches) to 1e-5 (absolute, plus 1e-5 relative: float32 logits
+    of ~30 summed in another order), and its heads went through the scorer's plan."""
+    import json
+
+    from tests.neuron_cases import STORED, scores
+
+    stored = json.loads(STORED.read_text())
+    got = scores(gemma)
+    assert sorted(got) == sorted(stored)
+    for case, columns in stored.items():
+        for key, values in columns.items():
+            np.testing.assert_allclose(got[case][key], values, atol=1e-5, rtol=1e-5, err_msg=f"{case} {key}")
+    runner = problem.runner(problem.perturbed(6))
+    runner.run()
+    assert runner.reuse_prefix and runner._prefix is not None and len(runner.chunks) == 1

@@ -79,7 +79,8 @@ class HFModel(TokenizedByHF, LanguageModel):
     # --- the white box ---------------------------------------------------------------------
     def white_box(self) -> HFWhiteBox:
         """Tensor access for gradients, attention, neurons and steering (:mod:`whyllm.models.white_box`)."""
-        return HFWhiteBox(self.model, self.pad_id, self.tokenizer.eos_token_id)
+        return HFWhiteBox(self.model, self.pad_id, self.tokenizer.eos_token_id, packed=self.path == "packed",
+                          max_batch_tokens=self.max_batch_tokens)
 
     def read_logprobs(self, hidden: torch.Tensor, rows: torch.Tensor, tokens: torch.Tensor
                       ) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,10 @@ from typing import Any
 import torch
 
 from whyllm.errors import ModelError
-from whyllm.models.white_box import Forward, WhiteBox
+from whyllm.models.plan import Node, PrefixTree, Schedule
+from whyllm.models.score_request import ScoreRequest
+from whyllm.models.tree_attention import KVStore, PackedBatch, packed_attention
+from whyllm.models.white_box import Forward, Packed, Prefix, WhiteBox
 
 _MLP_NAME = re.compile(r"(?:^|\.)layers\.(\d+)\.mlp$")
 
@@ -39,14 +42,74 @@ def head_logits(network: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     return logits
 
 
-class HFWhiteBox(WhiteBox):
-    """White-box access to a transformers ``AutoModelForCausalLM`` (``network``)."""
+class TreePrefix(Prefix):
+    """Heads run through a :class:`~whyllm.models.plan.PrefixTree`; ``ends[i]`` is the node where
+    head ``i`` ends, and ``store`` keeps every node's keys and values."""
 
-    def __init__(self, network: torch.nn.Module, pad_id: int, eos_id: int | None) -> None:
+    def __init__(self, tree: PrefixTree, store: KVStore, ends: list[Node]) -> None:
+        self.tree, self.store, self.ends = tree, store, ends
+
+
+class PackedTails(Packed):
+    def __init__(self, batch: PackedBatch, starts: list[int]) -> None:
+        self.batch, self.starts, self.length = batch, starts, batch.length
+
+
+def node_ending(tree: PrefixTree, row: tuple[int, ...]) -> Node:
+    """The node of ``tree`` at whose end ``row`` ends (each inserted row ends at a node's end)."""
+    node, depth = tree.root, 0
+    while depth < len(row):
+        node = next(c for c in node.children if c.tokens == row[depth:depth + len(c)])
+        depth += len(node)
+    return node
+
+
+class HFWhiteBox(WhiteBox):
+    """White-box access to a transformers ``AutoModelForCausalLM`` (``network``); ``packed`` says
+    whether the scorer's packed prefix-tree path holds for it (probed at load), ``max_batch_tokens``
+    the scorer's token budget per forward."""
+
+    def __init__(self, network: torch.nn.Module, pad_id: int, eos_id: int | None, packed: bool = False,
+                 max_batch_tokens: int = 2048) -> None:
         self.network = network
         self.device = next(network.parameters()).device
         self.pad_id, self.eos_id = pad_id, eos_id
+        self.packed, self.max_batch_tokens = packed, max_batch_tokens
         self._cache_arg = cache_argument(network)
+
+    def prefill(self, heads, meter) -> TreePrefix | None:
+        if not self.packed or not heads or min(len(h) for h in heads) < 1:
+            return None
+        rows = [tuple(int(t) for t in h) for h in heads]
+        # rows as they are (a continuation token only marks the row); nothing folded, so that every
+        # head ends at a node's end
+        tree = PrefixTree([ScoreRequest(r, (0,)) for r in rows], max_segment=self.max_batch_tokens,
+                          min_saved=0)
+        store = KVStore()
+        with torch.no_grad():
+            schedule = Schedule(tree, self.max_batch_tokens)
+            for batch in schedule:
+                packed = PackedBatch(batch, store, self.device, keep=True)
+                with packed_attention(self.network, packed):
+                    self.network.base_model(input_ids=packed.ids, position_ids=packed.positions,
+                                            use_cache=False)
+                schedule.done(batch)
+                meter.forward_passes += 1
+                meter.tokens += packed.length
+        return TreePrefix(tree, store, [node_ending(tree, r) for r in rows])
+
+    def pack(self, prefix: TreePrefix, tails) -> PackedTails:
+        nodes = []
+        for head, tokens in tails:
+            end = prefix.ends[head]
+            nodes.append(Node(end.end, tuple(int(t) for t in tokens), end))
+        batch = PackedBatch(nodes, prefix.store, self.device)
+        return PackedTails(batch, [batch.offsets[id(n)] for n in nodes])
+
+    def forward_packed(self, packed: PackedTails) -> torch.Tensor:
+        with packed_attention(self.network, packed.batch):
+            return self.network.base_model(input_ids=packed.batch.ids, position_ids=packed.batch.positions,
+                                           use_cache=False).last_hidden_state
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.network.get_input_embeddings()(ids.to(self.device))

@@ -86,14 +86,16 @@ class _Group:
 
 
 class PackedBatch:
-    """Nodes packed into one row, grouped by parent; attends and stores through ``store``."""
+    """Nodes packed into one row, grouped by parent; attends and stores through ``store`` (the nodes
+    with children; every node with ``keep``, for rows that later batches continue)."""
 
-    def __init__(self, nodes: Sequence[Node], store: KVStore, device: torch.device) -> None:
+    def __init__(self, nodes: Sequence[Node], store: KVStore, device: torch.device, keep: bool = False
+                 ) -> None:
         by_parent: dict[int, list[Node]] = {}
         for n in sorted(nodes, key=lambda m: ((m.parent.order if m.parent and m.parent.tokens else -1),
                                               m.order)):
             by_parent.setdefault(id(n.parent), []).append(n)
-        self.store, self.groups, self.nodes, a = store, [], [], 0
+        self.store, self.groups, self.nodes, self.keep, a = store, [], [], keep, 0
         for members in by_parent.values():
             parent = members[0].parent
             for part in _similar_lengths(members):
@@ -127,7 +129,7 @@ class PackedBatch:
                 o = torch.exp(lse - both)[..., None] * o + torch.exp(lse1 - both)[..., None] * o1
             out[:, g.a:g.b] = o.to(q.dtype)
             for n in g.nodes:
-                if n.children:
+                if n.children or self.keep:
                     at = self.offsets[id(n)]
                     self.store.put(n, layer, k[:, at:at + len(n)], v[:, at:at + len(n)], window)
         return out
@@ -157,7 +159,8 @@ def _softmax_parts(s: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torc
     has at least one key: a node's own part always holds the diagonal, and the shared part is only
     computed for queries that can see the chain."""
     lse = torch.logsumexp(s, dim=-1)
-    p = torch.exp(s.sub_(lse[..., None]))
+    # in place, unless gradients flow through (logsumexp's backward reads ``s``)
+    p = torch.exp(s - lse[..., None] if torch.is_grad_enabled() else s.sub_(lse[..., None]))
     return lse, torch.matmul(p.to(v.dtype), v).float()
 
 

@@ -35,12 +35,25 @@ class Forward:
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
+class Prefix:
+    """Heads computed by :meth:`WhiteBox.prefill`, whose keys and values stay for later rows."""
+
+
+class Packed:
+    """A batch of rows continuing stored heads, packed into one sequence: ``starts[i]`` is where row
+    ``i`` begins in it, ``length`` its token count."""
+
+    starts: list[int]
+    length: int
+
+
 class WhiteBox(ABC):
     """Tensor access to a local causal language model."""
 
     device: torch.device
     pad_id: int
     eos_id: int | None
+    max_batch_tokens: int = 2048  # tokens per forward of the scorer's plan
 
     @abstractmethod
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
@@ -108,6 +121,21 @@ class WhiteBox(ABC):
     @abstractmethod
     def eager_attention(self) -> contextlib.AbstractContextManager[None]:
         """A context in which the attention weights can be returned (eager attention)."""
+
+    def prefill(self, heads: Sequence[Sequence[int]], meter) -> Prefix | None:
+        """Run ``heads`` once through the scorer's plan (a prefix tree over them, token-bounded
+        batches, shared heads computed once) and keep their keys and values, for :meth:`pack`'s rows
+        to continue under many interventions; None where the backend has no such path (then callers
+        run whole rows)."""
+        return None
+
+    def pack(self, prefix: Prefix, tails: Sequence[tuple[int, Sequence[int]]]) -> Packed:
+        """One packed batch of ``tails`` (head index, tokens that follow that head)."""
+        raise NotImplementedError
+
+    def forward_packed(self, packed: Packed) -> torch.Tensor:
+        """Hidden states (1, tokens, dim) of a packed batch; tail ``i`` starts at ``packed.starts[i]``."""
+        raise NotImplementedError
 
     def pad(self, rows: Sequence[Sequence[int]], width: int | None = None
             ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -43,12 +43,14 @@ class NeuronHooks:
     """``with NeuronHooks(box, sites, positions, clamp, record=True) as h: box.forward(...)``.
 
     ``positions`` (rows,) says where in each row's current input the neurons are read and enforced;
-    None means the last position of every forward call (for generation). With ``grad=True`` the
+    a pair (batch rows, positions) names the places directly (several in one packed row); None means
+    the last position of every forward call (for generation). With ``grad=True`` the
     recorded activations stay in the autograd graph (the input embeddings are made to require
     gradients), so derivatives with respect to every neuron can be taken after the forward pass.
     """
 
-    def __init__(self, box: WhiteBox, sites: Sites, positions: torch.Tensor | None = None,
+    def __init__(self, box: WhiteBox, sites: Sites,
+                 positions: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
                  clamp: Clamp | None = None, record: bool = False, grad: bool = False) -> None:
         self.box, self.sites, self.positions, self.record, self.grad = box, sites, positions, record, grad
         self.records: dict[int, torch.Tensor] = {}
@@ -80,8 +82,12 @@ class NeuronHooks:
     def _hook(self, si: int):
         def hook(module, args):
             x = args[0]
-            rows = torch.arange(x.shape[0])
-            pos = self.positions if self.positions is not None else torch.full((x.shape[0],), x.shape[1] - 1)
+            if isinstance(self.positions, tuple):
+                rows, pos = (p.to(x.device) for p in self.positions)
+            else:
+                rows = torch.arange(x.shape[0], device=x.device)
+                pos = (self.positions.to(x.device) if self.positions is not None
+                       else torch.full((x.shape[0],), x.shape[1] - 1, device=x.device))
             at = x[rows, pos]
             if si in self._clamps:
                 idx, vals, ops = self._clamps[si]

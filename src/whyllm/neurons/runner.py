@@ -1,10 +1,13 @@
 """Scoring many perturbed prompts under many neuron clamps, cheaply.
 
 Neurons are read and enforced at the *last prompt position* only, so everything before it is the
-same under every clamp. :class:`NeuronRunner` therefore runs each prompt's head (all tokens but the
-last) once, keeps its key/value cache, and every later call with another clamp runs only the last
-prompt token and the target's tokens on top of it. A plain mode (the whole sequence every call)
-serves models without a usable cache and checks the fast mode (they agree to float32 precision).
+same under every clamp. :class:`NeuronRunner` therefore runs the prompts' heads (all tokens but the
+last) once, through the scorer's plan (:meth:`~whyllm.models.white_box.WhiteBox.prefill`: a prefix
+tree over the heads, so that perturbed prompts that begin alike share their computation, in
+token-bounded batches), keeps their keys and values, and every later call with another clamp runs
+only each row's tail (the last prompt token and the target's tokens) packed on top of them. A plain
+mode (whole padded rows every call) serves models without the packed path and checks the fast mode
+(they agree to float32 precision).
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ class RunResult:
 
 
 class _Chunk:
-    """A batch of prompts: its rows (prompt + continuation head) and cached prompt heads."""
+    """A batch of prompts (``first`` is the index of its first): its rows (prompt + continuation
+    head), and the packed batch of their tails once it is made."""
 
-    def __init__(self, prompts: Sequence[tuple[int, ...]], target: Target) -> None:
-        self.prompts = list(prompts)
+    def __init__(self, prompts: Sequence[tuple[int, ...]], target: Target, first: int = 0) -> None:
+        self.prompts, self.first = list(prompts), first
         rows: list[tuple[int, ...]] = []
         self.row_prompt: list[int] = []
         self.reads: list[list[tuple[int, int, tuple[int, ...]]]] = []  # per prompt: (row, start, cont)
@@ -59,8 +63,13 @@ class _Chunk:
             self.reads.append(reads)
         self.rows = rows
         self.first_row = [reads[0][0] for reads in self.reads]
-        self.cache = None
-        self.width = 0
+        self.packed = None
+
+    def tails(self) -> list[tuple[int, tuple[int, ...]]]:
+        """(prompt index, its last token and the continuation head) of every row: what runs after
+        the prompt's head, under the clamps."""
+        return [(self.first + j, seq[len(self.prompts[j]) - 1:])
+                for j, seq in zip(self.row_prompt, self.rows)]
 
 
 class NeuronRunner:
@@ -72,61 +81,60 @@ class NeuronRunner:
         self.box = require_white_box(lm, "neuron explanations")
         self.sites, self.target, self.decision = sites, target, decision
         self.meter = meter if meter is not None else CostMeter()
-        self.n = len(prompts)
-        # a sliding-window layer's cache drops old tokens, which the head cache cannot survive
-        window = self.box.sliding_window or 10**9
-        longest = max(len(p) for p in prompts) + max(len(c) for c in target.ids)
-        self.reuse_prefix = reuse_prefix and min(len(p) for p in prompts) >= 2 and longest < window
-        self.chunks = [_Chunk(prompts[i:i + batch_size], target) for i in range(0, len(prompts), batch_size)]
+        self.prompts, self.n, self.batch_size = list(prompts), len(prompts), batch_size
+        self.reuse_prefix = reuse_prefix and min(len(p) for p in prompts) >= 2
+        self._prefix = None
+        self._chunks: list[_Chunk] | None = None
+
+    # --- the plan ---------------------------------------------------------------------------
+    @property
+    def chunks(self) -> list[_Chunk]:
+        """Padded batches of ``batch_size`` prompts for whole rows; for tails over the heads stored
+        by the scorer's plan (``reuse_prefix``), batches of at most the scorer's token budget."""
+        if self._chunks is not None:
+            return self._chunks
+        if self.reuse_prefix and self._prefix is None:
+            self._prefix = self.box.prefill([p[:-1] for p in self.prompts], self.meter)
+            self.reuse_prefix = self._prefix is not None
+        if not self.reuse_prefix:
+            size = self.batch_size
+            self._chunks = [_Chunk(self.prompts[i:i + size], self.target, i) for i in range(0, self.n, size)]
+            return self._chunks
+        per_prompt = 1 + max(len(c) for c in self.target.ids) - 1  # the tail tokens of one row, at most
+        rows_per_prompt = len(self.target.ids)
+        size = max(1, self.box.max_batch_tokens // max(1, per_prompt * rows_per_prompt))
+        self._chunks = [_Chunk(self.prompts[i:i + size], self.target, i) for i in range(0, self.n, size)]
+        return self._chunks
 
     # --- one chunk -------------------------------------------------------------------------
-    def _head_cache(self, chunk: _Chunk):
-        if chunk.cache is None:
-            heads = [chunk.prompts[j][:-1] for j in chunk.row_prompt]
-            chunk.width = max(len(h) for h in heads)
-            ids, mask = self.box.pad(heads, chunk.width)
-            with torch.inference_mode(False), torch.no_grad():
-                out = self.box.forward(ids=ids, attention_mask=mask, use_cache=True)
-            chunk.cache, chunk.head_mask = out.cache, mask
-            self.meter.forward_passes += 1
-            self.meter.tokens += sum(len(h) for h in heads)
-        return chunk.cache
-
     def _hidden(self, chunk: _Chunk, clamp: Clamp | None, record: bool, grad: bool):
-        """Hidden states of every row, indexed so that position 0 is the last prompt token."""
+        """Hidden states, and for each row where it is held and where its last prompt token is."""
         starts = [len(chunk.prompts[j]) - 1 for j in chunk.row_prompt]
         if clamp is not None:
             clamp = clamp.rows(np.asarray(chunk.row_prompt)) if clamp.values.ndim == 2 else clamp
         if self.reuse_prefix:
-            cache = self._head_cache(chunk)
-            tails = [seq[s:] for seq, s in zip(chunk.rows, starts)]
-            width = max(len(t) for t in tails)
-            ids, tail_mask = self.box.pad(tails, width)
-            mask = torch.cat([chunk.head_mask, tail_mask], dim=1)
-            position_ids = (torch.tensor(starts)[:, None] + torch.arange(width)[None, :]).to(ids.device)
-            hooks = NeuronHooks(self.box, self.sites, torch.zeros(len(tails), dtype=torch.long), clamp,
-                                record, grad)
-            try:
-                with hooks:
-                    hidden = self.box.forward(ids=ids, attention_mask=mask, position_ids=position_ids,
-                                              cache=cache).hidden
-            finally:  # drop what this call appended: the head cache serves the next clamp
-                self.box.crop_cache(cache, chunk.width)
-            offsets = torch.zeros(len(tails), dtype=torch.long)
-            self.meter.tokens += sum(len(t) for t in tails)
+            if chunk.packed is None:
+                chunk.packed = self.box.pack(self._prefix, chunk.tails())
+            packed = chunk.packed
+            row_ids = torch.zeros(len(chunk.rows), dtype=torch.long)
+            offsets = torch.tensor(packed.starts, dtype=torch.long)
+            hooks = NeuronHooks(self.box, self.sites, (row_ids, offsets), clamp, record, grad)
+            with hooks:
+                hidden = self.box.forward_packed(packed)
+            self.meter.tokens += packed.length
         else:
             width = max(len(r) for r in chunk.rows)
             ids, mask = self.box.pad(chunk.rows, width)
-            offsets = torch.tensor(starts)
+            row_ids, offsets = torch.arange(len(chunk.rows)), torch.tensor(starts)
             hooks = NeuronHooks(self.box, self.sites, offsets, clamp, record, grad)
             with hooks:
                 hidden = self.box.forward(ids=ids, attention_mask=mask).hidden
             self.meter.tokens += sum(len(r) for r in chunk.rows)
         self.meter.forward_passes += 1
         self.meter.sequences += len(chunk.rows)
-        return hidden, offsets, hooks
+        return hidden, row_ids, offsets, hooks
 
-    def _margins(self, chunk: _Chunk, hidden: torch.Tensor, offsets: torch.Tensor):
+    def _margins(self, chunk: _Chunk, hidden: torch.Tensor, row_ids: torch.Tensor, offsets: torch.Tensor):
         """(values, margins) per prompt of the chunk, as differentiable tensors.
 
         All read positions go through the output layer in one product (one pass over its weight);
@@ -137,7 +145,7 @@ class NeuronRunner:
         for j, reads in enumerate(chunk.reads):
             for r, (row, _, cont) in enumerate(reads):
                 for t, tok in enumerate(cont):
-                    rows.append(row)
+                    rows.append(int(row_ids[row]))
                     pos.append(int(offsets[row]) + t)
                     toks.append(tok)
                     owner.append((j, r))
@@ -180,8 +188,8 @@ class NeuronRunner:
         for chunk in self.chunks:
             ctx = torch.enable_grad() if grad else torch.no_grad()
             with torch.inference_mode(False), ctx:
-                hidden, offsets, hooks = self._hidden(chunk, clamp, record or grad, grad)
-                v, m = self._margins(chunk, hidden, offsets)
+                hidden, row_ids, offsets, hooks = self._hidden(chunk, clamp, record or grad, grad)
+                v, m = self._margins(chunk, hidden, row_ids, offsets)
                 if grad:
                     per_site = [hooks.records[si] for si in range(len(self.sites))]
                     g = torch.autograd.grad(m.sum(), per_site, allow_unused=True)
