@@ -42,7 +42,7 @@ test-fast: $(STAMP)
 
 # the documentation site (MkDocs, Material theme, mkdocstrings): a broken link or reference fails
 docs: $(STAMP)
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 # the openai backend against a real llama_cpp.server; llama-cpp-python builds from source once
 # (~10 minutes on two cores) into a wheel kept under ~/.cache/whyllm/wheels. GGML_NATIVE=OFF: a
