@@ -14,6 +14,7 @@ import torch
 from whyllm.errors import ModelError
 from whyllm.models.plan import Node, PrefixTree, Schedule
 from whyllm.models.score_request import ScoreRequest
+from whyllm.models.tail_attention import TailBatch
 from whyllm.models.tree_attention import KVStore, PackedBatch, packed_attention
 from whyllm.models.white_box import Forward, Packed, Prefix, WhiteBox
 
@@ -51,7 +52,7 @@ class TreePrefix(Prefix):
 
 
 class PackedTails(Packed):
-    def __init__(self, batch: PackedBatch, starts: list[int]) -> None:
+    def __init__(self, batch: TailBatch, starts: list[int]) -> None:
         self.batch, self.starts, self.length = batch, starts, batch.length
 
 
@@ -103,7 +104,7 @@ class HFWhiteBox(WhiteBox):
         for head, tokens in tails:
             end = prefix.ends[head]
             nodes.append(Node(end.end, tuple(int(t) for t in tokens), end))
-        batch = PackedBatch(nodes, prefix.store, self.device)
+        batch = TailBatch(nodes, prefix.store, self.device)
         return PackedTails(batch, [batch.offsets[id(n)] for n in nodes])
 
     def forward_packed(self, packed: PackedTails) -> torch.Tensor:
