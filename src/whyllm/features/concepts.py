@@ -24,6 +24,7 @@ from whyllm.cost import CostMeter
 from whyllm.errors import ContextLengthError, InputError
 from whyllm.features.perturbations import DEFAULT_FILLER, PERTURBATIONS, Perturbation
 from whyllm.features.prompt_input import Feature, check_text, split_template
+from whyllm.features.protocol import without_features
 from whyllm.models.base import LanguageModel
 
 KIND = "concepts"
@@ -160,18 +161,5 @@ class ConceptInput:
             raise ValueError(f"mask has shape {keep.shape}, expected ({self.n_features},)")
         if self.perturbation == "rewrite" and not keep.all():
             return self.model.encode(self.prefix + self.perturber.rewrite(keep) + self.suffix).ids
-        drop: dict[int, int] = {}
-        for c in np.flatnonzero(~keep):
-            for t in self.groups[int(c)]:
-                drop.setdefault(t, int(c))
-        out: list[int] = []
-        in_run = False
-        for t, tok in enumerate(self.ids):
-            c = drop.get(t)
-            if c is None:
-                out.append(tok)
-                in_run = False
-            elif not in_run:
-                out.extend(self.perturber.replacement(c))
-                in_run = True
-        return tuple(out)
+        return without_features(self.ids, self.groups, np.flatnonzero(~keep),
+                                lambda c: self.perturber.replacement(c), merge_runs=True)

@@ -8,6 +8,7 @@ works in token-id space: untouched text keeps its exact tokens (no decode/re-tok
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from whyllm.cost import CostMeter
 from whyllm.errors import ContextLengthError, InputError
 from whyllm.features.perturbations import DEFAULT_FILLER, PERTURBATIONS, Perturbation
+from whyllm.features.protocol import without_features
 from whyllm.features.segmenters import SEGMENTERS, STRICT
 from whyllm.models.base import LanguageModel
 
@@ -150,18 +152,8 @@ class PromptInput:
         keep = np.asarray(keep, dtype=bool)
         if keep.shape != (self.n_features,):
             raise ValueError(f"mask has shape {keep.shape}, expected ({self.n_features},)")
-        drop: dict[int, int] = {}
-        for f, k in enumerate(keep):
-            if not k:
-                for t in self.groups[f]:
-                    drop[t] = f
-        out: list[int] = []
-        last = None
-        for t, tok in enumerate(self.ids):
-            f = drop.get(t)
-            if f is None:
-                out.append(tok)
-            elif f != last:  # once per run of a removed feature's tokens
-                out.extend(self.perturber.replacement(f, None if choice is None else choice[f]))
-            last = f
-        return tuple(out)
+
+        def replacement(f: int) -> Sequence[int]:
+            return self.perturber.replacement(f, None if choice is None else choice[f])
+
+        return without_features(self.ids, self.groups, np.flatnonzero(~keep), replacement)

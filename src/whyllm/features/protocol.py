@@ -9,6 +9,7 @@ same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -37,3 +38,26 @@ class InterpretableInput(Protocol):
 
     def choice_counts(self) -> list[int] | None:
         """Options per feature of the perturbation (None: one way to remove each feature)."""
+
+
+def without_features(ids: Sequence[int], groups: Sequence[Sequence[int]], removed: Iterable[int],
+                     replacement: Callable[[int], Sequence[int]], merge_runs: bool = False
+                     ) -> tuple[int, ...]:
+    """``ids`` with the token positions of the ``removed`` features' ``groups`` taken out, in token-id
+    space (every other token stays exactly as it was). Each run of removed tokens becomes
+    ``replacement(feature)`` (empty for deletion): one per feature's run, or with ``merge_runs`` one
+    per run whichever features it spans (concepts, which may overlap; the first claims a token)."""
+    drop: dict[int, int] = {}
+    for f in removed:
+        for t in groups[int(f)]:
+            drop.setdefault(t, int(f))
+    out: list[int] = []
+    last = None
+    for t, tok in enumerate(ids):
+        f = drop.get(t)
+        if f is None:
+            out.append(tok)
+        elif last is None or (not merge_runs and f != last):
+            out.extend(replacement(f))
+        last = f
+    return tuple(out)
