@@ -34,21 +34,21 @@ def run_to_end(data, db) -> None:
         store.close()
 
 
-def run_in_child(data, db) -> None:
-    """``run_to_end`` in a forked child with a tqdm lock of its own: tqdm's default lock holds a
-    multiprocessing semaphore (a class attribute) that a fork shares, and a child killed while
-    holding it (every bar, even a disabled one, takes it) would leave the parent waiting for it
-    forever. (whyllm's own workers are spawned, not forked, and share no lock.)"""
-    import threading
-
-    from tqdm import tqdm
-
-    tqdm.set_lock(threading.RLock())
-    run_to_end(data, db)
-
-
 def test_twenty_random_kills_each_resumed_give_the_uninterrupted_rows(tmp_path, monkeypatch):
     monkeypatch.setenv("WHYLLM_TEST_PAUSE", "0.002")
+    # tqdm's default lock is a multiprocessing semaphore that a fork shares: a child killed while
+    # holding it (every bar takes it, even a disabled one) would leave this process waiting forever.
+    # A thread lock of this process's own, and no monitor thread to hold it at a fork, instead.
+    # (whyllm's own workers are spawned, not forked, and share no lock.)
+    import threading
+
+    import tqdm.auto
+    import tqdm.std
+
+    lock = threading.RLock()
+    for cls in {tqdm.std.tqdm, tqdm.auto.tqdm}:
+        monkeypatch.setattr(cls, "_lock", lock, raising=False)
+        monkeypatch.setattr(cls, "monitor_interval", 0)
     data = dataset(tmp_path / "d.jsonl", n=N)
     whole = tmp_path / "whole.db"
     t = time.monotonic()
@@ -61,7 +61,7 @@ def test_twenty_random_kills_each_resumed_give_the_uninterrupted_rows(tmp_path, 
     killed_with_rows = 0
     for k in range(KILLS):
         db = tmp_path / f"k{k}.db"
-        child = fork.Process(target=run_in_child, args=(data, db))
+        child = fork.Process(target=run_to_end, args=(data, db))
         child.start()
         time.sleep(float(rng.uniform(0.0, span)))
         os.kill(child.pid, signal.SIGKILL)
