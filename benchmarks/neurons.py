@@ -180,7 +180,7 @@ def main() -> None:
     ap.add_argument("--max-size", type=int, default=64)
     ap.add_argument("--stability", type=int, default=4, help="cases with seed/paraphrase stability runs")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--dtype", default="auto", help="the model's precision (auto: bfloat16 where the CPU has it)")
+    ap.add_argument("--dtype", default="auto", help="precision (auto: bfloat16 where the CPU has it)")
     ap.add_argument("--summarize", action="store_true", help="print the table of the stored runs and stop")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "neurons.jsonl"))
     args = ap.parse_args()
