@@ -34,13 +34,15 @@ def returned_cache(output):
     return found if found is not None else getattr(output, "past_key_values", None)
 
 
+def softcapped(network: torch.nn.Module, logits: torch.Tensor) -> torch.Tensor:
+    """``logits`` through the model's final-logit softcapping (Gemma's), if it has one."""
+    cap = getattr(network.config, "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
 def head_logits(network: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     """The output layer of a transformers causal LM at ``hidden``, final-logit softcapping included."""
-    logits = network.get_output_embeddings()(hidden)
-    cap = getattr(network.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    return logits
+    return softcapped(network, network.get_output_embeddings()(hidden))
 
 
 class TreePrefix(Prefix):
@@ -146,10 +148,7 @@ class HFWhiteBox(WhiteBox):
         logits = hidden @ head.weight[tokens].T
         if getattr(head, "bias", None) is not None:
             logits = logits + head.bias[tokens]
-        cap = getattr(self.network.config, "final_logit_softcapping", None)
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        return logits
+        return softcapped(self.network, logits)
 
     def mlp_blocks(self) -> list[tuple[int, torch.nn.Linear]]:
         found = []
